@@ -1,0 +1,1 @@
+"""Parent-side machinery of one durable execution (internal)."""
