@@ -1,5 +1,128 @@
-"""durable-mp: AWS Lambda durable functions whose step bodies run in worker processes."""
+"""durable-mp: AWS Lambda durable functions whose step bodies run in worker processes.
+
+A drop-in for ``aws_durable_execution_sdk_python``: replace that import prefix with
+``durable_mp``. CPU-heavy steps then run in a warm pool of worker processes instead of
+competing for the parent's GIL.
+"""
 
 from durable_mp.__about__ import __version__
+from durable_mp.config import (
+    ChildConfig,
+    Duration,
+    JitterStrategy,
+    StepConfig,
+    StepSemantics,
+)
+from durable_mp.context import DurableContext, durable_step, durable_with_child_context
+from durable_mp.exceptions import (
+    CallbackError,
+    CallbackExternalError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
+    CheckpointError,
+    ChildContextError,
+    DurableExecutionsError,
+    DurableOperationError,
+    ExecutionError,
+    InvalidEventError,
+    InvocationError,
+    InvokeError,
+    NestedOperationError,
+    NonDeterministicExecutionError,
+    PayloadTooLargeError,
+    PluginLoadError,
+    RetryableSerDesError,
+    SerDesError,
+    StepError,
+    StepExecutionError,
+    StepInterruptedError,
+    StepMemoryLimitError,
+    StepPicklingError,
+    StepTimeoutError,
+    SuspendExecution,
+    ValidationError,
+    WaitForConditionError,
+    WorkerCrashedError,
+    WorkerPoolError,
+)
+from durable_mp.execution import durable_execution
+from durable_mp.retries import (
+    RetryDecision,
+    RetryPresets,
+    RetryStrategyConfig,
+    WithRetryConfig,
+    create_retry_strategy,
+    with_retry,
+)
+from durable_mp.serdes import (
+    ExtendedTypeSerDes,
+    JsonSerDes,
+    PassThroughSerDes,
+    SerDes,
+    SerDesContext,
+)
+from durable_mp.types import StepContext
+from durable_mp.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildConfig",
+    "ChildContextError",
+    "DurableContext",
+    "DurableExecutionsError",
+    "DurableOperationError",
+    "Duration",
+    "ExecutionError",
+    "ExtendedTypeSerDes",
+    "InvalidEventError",
+    "InvocationError",
+    "InvokeError",
+    "JitterStrategy",
+    "JsonSerDes",
+    "NestedOperationError",
+    "NonDeterministicExecutionError",
+    "PassThroughSerDes",
+    "PayloadTooLargeError",
+    "PluginLoadError",
+    "RetryDecision",
+    "RetryPresets",
+    "RetryStrategyConfig",
+    "RetryableSerDesError",
+    "SerDes",
+    "SerDesContext",
+    "SerDesError",
+    "StepConfig",
+    "StepContext",
+    "StepError",
+    "StepExecutionError",
+    "StepInterruptedError",
+    "StepMemoryLimitError",
+    "StepPicklingError",
+    "StepSemantics",
+    "StepTimeoutError",
+    "SuspendExecution",
+    "ValidationError",
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
+    "WaitForConditionError",
+    "WaitStrategyConfig",
+    "WithRetryConfig",
+    "WorkerCrashedError",
+    "WorkerPoolError",
+    "__version__",
+    "create_retry_strategy",
+    "create_wait_strategy",
+    "durable_execution",
+    "durable_step",
+    "durable_with_child_context",
+    "with_retry",
+]

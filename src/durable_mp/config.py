@@ -116,7 +116,7 @@ def validate_executor(executor: str | None, source: str = "executor") -> StepExe
             f"{source}={executor!r} is not a step executor; use one of "
             + ", ".join(repr(name) for name in STEP_EXECUTORS)
         )
-    return executor  # type: ignore[return-value]
+    return executor
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ class StepConfig:
     def __post_init__(self) -> None:
         _validate_sub_type(self.sub_type)
         validate_executor(self.executor, "StepConfig(executor)")
-        if self.timeout is not None and self.timeout_seconds <= 0:
+        timeout = self.timeout_seconds
+        if timeout is not None and timeout <= 0:
             raise ValidationError(f"StepConfig(timeout) must be positive, got {self.timeout!r}")
         if self.memory_limit_mb is not None and self.memory_limit_mb <= 0:
             raise ValidationError(

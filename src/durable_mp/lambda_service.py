@@ -8,6 +8,7 @@ invocation event does. The module keeps the official SDK's name so imports migra
 
 from __future__ import annotations
 
+import builtins
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -182,7 +183,7 @@ class ErrorObject:
         )
 
     def raise_as_operation_error(
-        self, operation_error_cls: type[DurableOperationError]
+        self, operation_error_cls: builtins.type[DurableOperationError]
     ) -> NoReturn:
         """Raise the typed operation error; the first run and replay both come here."""
         cause = self.to_durable_operation_error()

@@ -1,0 +1,87 @@
+"""Child contexts: CONTEXT START, run the function with a child DurableContext, SUCCEED/FAIL.
+
+A result larger than 256 KB is not checkpointed: SUCCEED carries a summary (or nothing)
+with ReplayChildren, and replay re-runs the function, whose own operations replay from
+their checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from durable_mp.engine.errors import error_object_for
+from durable_mp.exceptions import (
+    ChildContextError,
+    ExecutionError,
+    InvocationError,
+)
+from durable_mp.lambda_service import (
+    CHECKPOINT_SIZE_LIMIT_BYTES,
+    ContextOptions,
+    ErrorObject,
+    OperationAction,
+    OperationStatus,
+)
+from durable_mp.serdes import deserialize, serialize
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from durable_mp.config import ChildConfig
+    from durable_mp.context import DurableContext
+    from durable_mp.engine.ids import OperationIdentifier
+
+T = TypeVar("T")
+
+
+def run_child(
+    ctx: DurableContext,
+    identifier: OperationIdentifier,
+    func: Callable[[DurableContext], T],
+    config: ChildConfig[T] | None,
+) -> T:
+    scope = ctx.scope
+    arn = scope.durable_execution_arn
+    serdes = config.serdes if config else None
+    is_virtual = bool(config and config.is_virtual)
+    op = scope.manager.get(identifier.operation_id)
+    replay_children = bool(op and op.context_details and op.context_details.replay_children)
+
+    if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
+        payload = op.result
+        return None if payload is None else deserialize(serdes, payload, identifier.operation_id, arn)  # type: ignore[return-value]
+    if op is not None and op.status is OperationStatus.FAILED:
+        (op.error or ErrorObject.from_message(f"{identifier.label} failed")).raise_as_operation_error(
+            ChildContextError
+        )
+    if op is None and not is_virtual:
+        scope.batcher.checkpoint_async(identifier.update(OperationAction.START))
+
+    child = ctx._child(identifier, is_virtual=is_virtual)
+    try:
+        raw = func(child)
+        payload = serialize(serdes, raw, identifier.operation_id, arn)
+        value: Any = None if payload is None else deserialize(serdes, payload, identifier.operation_id, arn)
+        if is_virtual or replay_children:
+            return value  # type: ignore[no-any-return]
+        checkpointed, replay = payload, False
+        if payload is not None and len(payload) > CHECKPOINT_SIZE_LIMIT_BYTES:
+            summarize = config.summary_generator if config else None
+            checkpointed, replay = (summarize(raw) if summarize else ""), True
+        scope.batcher.checkpoint(
+            identifier.update(
+                OperationAction.SUCCEED,
+                payload=checkpointed,
+                context_options=ContextOptions(replay_children=replay),
+            )
+        )
+        return value  # type: ignore[no-any-return]
+    except ExecutionError:
+        raise  # non-determinism and other execution-ending errors pass through unchanged
+    except Exception as error:
+        if isinstance(error, InvocationError) and error.is_retryable():
+            raise
+        failure = error_object_for(error)
+        if not is_virtual:
+            scope.batcher.checkpoint(identifier.update(OperationAction.FAIL, error=failure))
+        failure.raise_as_operation_error(ChildContextError)

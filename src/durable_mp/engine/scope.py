@@ -1,0 +1,29 @@
+"""What every context of one invocation shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from durable_mp.config import StepExecutorName
+    from durable_mp.engine.batcher import CheckpointBatcher
+    from durable_mp.engine.manager import ExecutionManager
+
+
+@dataclass(frozen=True)
+class InvocationSettings:
+    """Choices made on ``@durable_execution`` (None: decide later / from the environment)."""
+
+    step_executor: StepExecutorName | None = None
+    workers: int | None = None
+    boto3_client: Any = None
+
+
+@dataclass(frozen=True)
+class ExecutionScope:
+    manager: ExecutionManager
+    batcher: CheckpointBatcher
+    durable_execution_arn: str
+    settings: InvocationSettings
+    lambda_context: Any = None

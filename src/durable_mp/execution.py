@@ -1,0 +1,80 @@
+"""The ``@durable_execution`` decorator: turns ``handler(event, ctx)`` into a Lambda handler."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
+
+from durable_mp.config import StepExecutorName, validate_executor
+from durable_mp.engine.invocation import run_invocation
+from durable_mp.engine.scope import InvocationSettings
+from durable_mp.exceptions import ValidationError
+from durable_mp.invocation_input import (
+    DurableExecutionInvocationInput,
+    DurableExecutionInvocationInputWithClient,
+    InitialExecutionState,
+)
+
+if TYPE_CHECKING:
+    from durable_mp.context import DurableContext
+
+__all__ = [
+    "DurableExecutionInvocationInput",
+    "DurableExecutionInvocationInputWithClient",
+    "InitialExecutionState",
+    "durable_execution",
+]
+
+UserHandler = Callable[[Any, "DurableContext"], Any]
+LambdaHandler = Callable[[Any, Any], dict[str, Any]]
+
+
+@overload
+def durable_execution(func: UserHandler) -> LambdaHandler: ...
+
+
+@overload
+def durable_execution(
+    func: None = None,
+    *,
+    boto3_client: Any = None,
+    step_executor: StepExecutorName | None = None,
+    workers: int | None = None,
+) -> Callable[[UserHandler], LambdaHandler]: ...
+
+
+def durable_execution(
+    func: UserHandler | None = None,
+    *,
+    boto3_client: Any = None,
+    step_executor: StepExecutorName | None = None,
+    workers: int | None = None,
+) -> LambdaHandler | Callable[[UserHandler], LambdaHandler]:
+    """Make ``func(event, ctx)`` a durable Lambda handler.
+
+    Args:
+        boto3_client: a ``lambda`` client for the durable execution API (default: one
+            built from the environment, honouring ``AWS_ENDPOINT_URL_LAMBDA``).
+        step_executor: where step bodies run unless a step says otherwise:
+            ``"process"`` (default), ``"thread"`` or ``"inline"``.
+        workers: worker processes in the pool (default: the CPUs this process may use;
+            on Lambda, the vCPUs its memory size buys).
+    """
+    validate_executor(step_executor, "step_executor")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValidationError(f"workers must be a positive integer, got {workers!r}")
+    settings = InvocationSettings(step_executor, workers, boto3_client)
+    if func is None:
+        return functools.partial(_decorate, settings=settings)
+    return _decorate(func, settings=settings)
+
+
+def _decorate(func: UserHandler, *, settings: InvocationSettings) -> LambdaHandler:
+    @functools.wraps(func)
+    def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+        return run_invocation(func, event, context, settings)
+
+    lambda_handler.__durable_handler__ = func  # type: ignore[attr-defined]
+    lambda_handler.__durable_settings__ = settings  # type: ignore[attr-defined]
+    return lambda_handler
