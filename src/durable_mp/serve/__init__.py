@@ -1,0 +1,1 @@
+"""durable-mp serve: a Lambda Invoke endpoint for durable handlers."""
