@@ -1,0 +1,176 @@
+"""WorkerPool: a process pool built from ``Process`` and ``Pipe`` only.
+
+AWS Lambda has no /dev/shm, so anything built on POSIX semaphores (``multiprocessing``'s
+Pool, Queue and Lock, ``ProcessPoolExecutor``, loky's executor) fails there. This pool
+gives each worker its own duplex pipe, and one thread of its own (``manager.PoolThread``)
+waits on every pipe and process sentinel at once. Callers hand a job straight to an idle
+worker when there is one, so the common case costs no thread hop.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+from durable_mp.exceptions import WorkerPoolError
+from durable_mp.workers import errors
+from durable_mp.workers.manager import MAX_START_FAILURES, PoolThread
+from durable_mp.workers.sizing import usable_cpu_count
+from durable_mp.workers.state import PoolState
+from durable_mp.workers.task import Task
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from durable_mp.workers.job import Job, JobResult
+
+
+def default_max_total_workers(workers: int) -> int:
+    """Room for workers blocked in nested waits: ``max(4 * workers, workers + 8)``."""
+    return max(4 * workers, workers + 8)
+
+
+class WorkerPool:
+    """A warm pool of worker processes that run cloudpickled calls.
+
+    ``size`` is the number of CPU slots: at most that many jobs run at once, not counting
+    jobs marked blocked (waiting on the parent). Blocked jobs keep their worker, so the
+    pool may start extra workers, up to ``max_total_workers`` processes in all.
+    """
+
+    def __init__(self, workers: int | None = None, *, max_total_workers: int | None = None) -> None:
+        size = usable_cpu_count() if workers is None else workers
+        self._state = PoolState(*_checked_sizes(size, max_total_workers))
+        self._job_ids = itertools.count(1)
+        self._owner_pid = os.getpid()
+        self._thread = PoolThread(self._state)
+        self._thread.start()
+        problem = self._thread.wait_launched()
+        if problem is not None:
+            raise WorkerPoolError(
+                f"could not start worker processes ({problem!r}); check process limits"
+                " (ulimit -u) and that this Python can start subprocesses"
+            ) from problem
+        _live_pools.add(self)
+
+    @property
+    def size(self) -> int:
+        """The number of CPU slots (jobs that may run at once, blocked ones aside)."""
+        return self._state.size
+
+    @property
+    def max_total_workers(self) -> int:
+        return self._state.cap
+
+    @property
+    def closed(self) -> bool:
+        return self._state.closing
+
+    @property
+    def owned_by_this_process(self) -> bool:
+        """False in a forked child: the pool thread and the workers are the parent's."""
+        return self._owner_pid == os.getpid()
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the worker processes that are starting, idle or busy."""
+        with self._state.lock:
+            return self._state.live_pids_locked()
+
+    def submit(self, job: Job) -> Future[JobResult]:
+        """Run ``job`` in a worker. The future gets a JobResult whatever the job does;
+        it fails with WorkerPoolError only if the pool is (or gets) shut down."""
+        state = self._state
+        task = Task(next(self._job_ids), job)
+        if not self.owned_by_this_process:
+            task.claim()
+            task.abort(errors.foreign_pool(job.label))
+            return task.future
+        with state.lock:
+            if state.closing:
+                task.claim()
+                task.abort(errors.pool_shut_down(job.label))
+                return task.future
+            state.tasks[task.future] = task
+            if state.start_failures >= MAX_START_FAILURES:
+                state.start_failures = MAX_START_FAILURES - 1  # give starting one more go
+            state.queue.append(task)
+            assignments = state.dispatch_locked()
+            queued = task.worker is None
+        state.send_jobs(assignments)
+        if queued:
+            state.wake()
+        return task.future
+
+    def mark_blocked(self, job_future: Future[JobResult]) -> None:
+        """The job waits on the parent and uses no CPU: its slot may run another job."""
+        with self._state.lock:
+            task = self._state.tasks.get(job_future)
+            if task is None or task.worker is None:
+                return
+            task.blocked += 1
+        self._state.wake()
+
+    def mark_unblocked(self, job_future: Future[JobResult]) -> None:
+        """The job runs again and takes its slot back (surplus idle workers retire)."""
+        with self._state.lock:
+            task = self._state.tasks.get(job_future)
+            if task is None or not task.blocked:
+                return
+            task.blocked -= 1
+        self._state.wake()
+
+    def resize(self, workers: int, *, max_total_workers: int | None = None) -> None:
+        """Change the number of CPU slots; workers start or retire in the background."""
+        size, cap = _checked_sizes(workers, max_total_workers)
+        with self._state.lock:
+            self._state.size, self._state.cap = size, cap
+        self._state.wake()
+
+    def shutdown(self, *, timeout: float = 5.0) -> None:
+        """Stop every worker: idle ones are asked to stop, then killed after ``timeout``;
+        busy ones are killed at once. Unfinished futures fail with WorkerPoolError.
+        Idempotent, and safe from atexit and from the pool's own callbacks."""
+        state = self._state
+        with state.lock:
+            first = not state.closing
+            state.closing = True
+            tasks: list[Task] = []
+            if first:
+                state.shutdown_timeout = max(0.0, timeout)
+                tasks = list(state.tasks.values())
+                state.tasks.clear()
+                state.queue.clear()
+        for task in tasks:
+            if task.claim():
+                task.abort(errors.pool_shut_down(task.job.label))
+        state.wake()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout + 10.0)
+        _live_pools.discard(self)
+
+
+def _checked_sizes(workers: int, max_total_workers: int | None) -> tuple[int, int]:
+    if workers < 1:
+        raise ValueError(f"a worker pool needs at least 1 worker, not {workers}")
+    cap = default_max_total_workers(workers) if max_total_workers is None else max_total_workers
+    if cap < workers:
+        raise ValueError(f"max_total_workers={cap} is below workers={workers}")
+    return workers, cap
+
+
+_live_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+def _shutdown_live_pools() -> None:
+    for pool in list(_live_pools):
+        if pool.owned_by_this_process:  # a forked child must leave its parent's pool alone
+            pool.shutdown()
+
+
+# Registered after multiprocessing's own exit handler (loky imported it above), so it runs
+# first: that handler joins non-daemon child processes and would wait on idle workers.
+atexit.register(_shutdown_live_pools)
