@@ -1,0 +1,27 @@
+"""The embedded durable execution service: run durable handlers locally, crash-resumable.
+
+``LocalService`` plays AWS's durable execution service in-process on SQLite;
+``LocalRunner`` invokes handlers until their executions end.
+"""
+
+from durable_mp.local.errors import (
+    ExecutionNameConflictError,
+    ExecutionNotFoundError,
+    ExecutionNotRunningError,
+)
+from durable_mp.local.history import history_to_json
+from durable_mp.local.records import ExecutionRecord, Invocation
+from durable_mp.local.runner import LocalRunner, ReplayClient
+from durable_mp.local.service import LocalService
+
+__all__ = [
+    "ExecutionNameConflictError",
+    "ExecutionNotFoundError",
+    "ExecutionNotRunningError",
+    "ExecutionRecord",
+    "Invocation",
+    "LocalRunner",
+    "LocalService",
+    "ReplayClient",
+    "history_to_json",
+]

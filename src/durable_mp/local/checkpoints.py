@@ -1,0 +1,112 @@
+"""The two data-plane calls: apply a checkpoint, read a page of state.
+
+Both accept only the current checkpoint token of the invocation that is running
+(:mod:`durable_mp.local.tokens`). A checkpoint is validated as a whole, applied in order
+inside the caller's transaction, and answered with a new token plus every operation
+changed since the old token was issued (its ``NewExecutionState``), paged like
+``GetDurableExecutionState``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from durable_mp.exceptions import CheckpointError, GetExecutionStateError
+from durable_mp.lambda_service import (
+    CheckpointOutput,
+    CheckpointUpdatedExecutionState,
+    Operation,
+    OperationAction,
+    OperationType,
+    OperationUpdate,
+    StateOutput,
+)
+from durable_mp.local import lifecycle, tokens
+from durable_mp.local.errors import api_error, invalid_parameter
+from durable_mp.local.paging import MAX_PAGE_ITEMS, Marker, read_page
+from durable_mp.local.records import FAILED, RUNNING, SUCCEEDED
+from durable_mp.local.transitions import apply_update
+from durable_mp.local.validation import validate_batch
+
+if TYPE_CHECKING:
+    from durable_mp.local.journal import Journal
+    from durable_mp.local.store import ExecutionRow, Tx
+
+_UNSUPPORTED = (OperationType.CALLBACK, OperationType.CHAINED_INVOKE)
+
+
+def apply(
+    journal: Journal, token_text: str, updates: list[OperationUpdate], page_size: int
+) -> CheckpointOutput:
+    """Validate and apply one batch; the new token (None once ended) and the delta."""
+    row, tx = journal.row, journal.tx
+    token, request_id = tokens.require_current(tx, row, token_text, CheckpointError)
+    since = tx.token_version(row.arn, token.sequence) or 0
+    validate_batch(updates, _referenced(journal, updates))
+    for update in updates:
+        if update.operation_type in _UNSUPPORTED:
+            raise invalid_parameter(
+                f"{update.operation_type.value} operations are not supported by the "
+                "durable-mp local service yet; run this handler on AWS Lambda."
+            )
+    for update in updates:
+        _apply_one(journal, update)
+    page = read_page(tx, row.arn, Marker(-1, (since, row.version)), page_size)
+    row.seen_version = row.version
+    new_token = tokens.issue(tx, row, request_id) if row.status == RUNNING else None
+    return CheckpointOutput(
+        new_token,
+        CheckpointUpdatedExecutionState(
+            [stored.operation for stored in page.operations], page.next_marker
+        ),
+    )
+
+
+def _apply_one(journal: Journal, update: OperationUpdate) -> None:
+    if update.operation_type is OperationType.EXECUTION:
+        # The execution ends now; its history event follows the invocation's end.
+        succeeded = update.action is OperationAction.SUCCEED
+        lifecycle.end_execution(
+            journal,
+            SUCCEEDED if succeeded else FAILED,
+            result=update.payload if succeeded else None,
+            error=None if succeeded else update.error,
+            defer_event=True,
+        )
+        return
+    current = journal.operation(update.operation_id)
+    transition = apply_update(update, current.operation if current else None, journal.now)
+    journal.put(transition.operation)
+    for event in transition.events:
+        journal.record(event)
+
+
+def _referenced(journal: Journal, updates: list[OperationUpdate]) -> dict[str, Operation]:
+    """The stored operations a batch names (as targets or parents)."""
+    ids = {update.operation_id for update in updates}
+    ids.update(update.parent_id for update in updates if update.parent_id)
+    found = {op_id: journal.operation(op_id) for op_id in ids}
+    return {op_id: stored.operation for op_id, stored in found.items() if stored}
+
+
+def read_state(
+    tx: Tx, row: ExecutionRow, token_text: str, marker_text: str, max_items: int
+) -> StateOutput:
+    """One page: from the start, or where the marker points (a full listing or a delta)."""
+    tokens.require_current(tx, row, token_text, GetExecutionStateError)
+    marker = Marker.decode(marker_text) if marker_text else Marker(-1)
+    if marker is None:
+        raise api_error(GetExecutionStateError, f"Invalid marker {marker_text!r}.")
+    page = read_page(tx, row.arn, marker, max(1, min(max_items, MAX_PAGE_ITEMS)))
+    return StateOutput([stored.operation for stored in page.operations], page.next_marker)
+
+
+def reply(output: CheckpointOutput) -> dict[str, Any]:
+    """A checkpoint response as stored for ClientToken idempotency."""
+    return {
+        "CheckpointToken": output.checkpoint_token,
+        "NewExecutionState": {
+            "Operations": [op.to_json_dict() for op in output.new_execution_state.operations],
+            "NextMarker": output.new_execution_state.next_marker,
+        },
+    }

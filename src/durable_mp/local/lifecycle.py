@@ -1,0 +1,125 @@
+"""Execution-level changes: timers coming due, the execution timing out, ending.
+
+Timers are fired lazily: at every checkpoint, when an invocation begins, and when the
+runner asks (``as_of`` lets it fire the earliest timer early to fast-forward). Recorded
+timestamps are always real; only the decision "is it due" uses ``as_of``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from durable_mp.lambda_service import ErrorObject, OperationStatus
+from durable_mp.local import history
+from durable_mp.local.clock import from_epoch
+from durable_mp.local.records import FAILED, RUNNING, STOPPED, SUCCEEDED, TIMED_OUT
+from durable_mp.local.transitions import due_at, fire
+
+if TYPE_CHECKING:
+    import datetime
+
+    from durable_mp.local.journal import Journal
+    from durable_mp.local.store import ExecutionRow, Tx
+
+
+def fire_due_timers(journal: Journal, as_of: datetime.datetime) -> bool:
+    """Fire everything due by ``as_of`` in time order; whether anything changed."""
+    row = journal.row
+    if row.status != RUNNING:
+        return False
+    changed = False
+    deadline = deadline_of(row)
+    for stored in journal.tx.due_operations(row.arn, as_of.timestamp()):
+        due = due_at(stored.operation)
+        if due is None or deadline <= due.timestamp():
+            break
+        transition = fire(stored.operation, journal.now)
+        journal.put(transition.operation)
+        for event in transition.events:
+            journal.record(event)
+        changed = True
+    if deadline <= as_of.timestamp():
+        end_execution(
+            journal,
+            TIMED_OUT,
+            error=ErrorObject.from_message(f"Execution timed out after {row.timeout_s} seconds."),
+        )
+        return True
+    if row.retry_at is not None and 0 < row.retry_at <= as_of.timestamp():
+        row.retry_at = 0.0  # the invocation retry is due now
+        changed = True
+    return changed
+
+
+def next_wakeup(tx: Tx, row: ExecutionRow) -> datetime.datetime | None:
+    """The earliest moment something becomes due: a timer, a retry, the timeout."""
+    if row.status != RUNNING:
+        return None
+    candidates = [deadline_of(row)]
+    earliest = tx.earliest_due(row.arn)
+    if earliest is not None:
+        candidates.append(earliest)
+    if row.retry_at is not None:
+        candidates.append(row.retry_at)
+    return from_epoch(min(candidates))
+
+
+def deadline_of(row: ExecutionRow) -> float:
+    return row.start_ts + row.timeout_s
+
+
+_OPERATION_STATUS = {
+    SUCCEEDED: OperationStatus.SUCCEEDED,
+    FAILED: OperationStatus.FAILED,
+    TIMED_OUT: OperationStatus.TIMED_OUT,
+    STOPPED: OperationStatus.STOPPED,
+}
+
+
+def end_execution(
+    journal: Journal,
+    status: str,
+    *,
+    result: str | None = None,
+    error: ErrorObject | None = None,
+    defer_event: bool = False,
+) -> None:
+    """End the execution; ``defer_event`` leaves its history event to the invocation's end."""
+    row = journal.row
+    row.status = status
+    row.result = result
+    row.error = None if error is None else json.dumps(error.to_dict())
+    row.end_ts = journal.now.timestamp()
+    row.retry_at = None
+    stored = journal.operation(row.execution_op_id)
+    if stored is not None:
+        journal.put(
+            replace(stored.operation, status=_OPERATION_STATUS[status], end_timestamp=journal.now)
+        )
+    row.closing = 1
+    if not defer_event:
+        record_end(journal)
+
+
+def record_end(journal: Journal) -> None:
+    """Append the execution's terminal history event (once)."""
+    row = journal.row
+    if not row.closing:
+        return
+    row.closing = 0
+    error = stored_error(row)
+    op_id, name, now = row.execution_op_id, row.name, journal.now
+    if row.status == SUCCEEDED:
+        journal.record(history.execution_succeeded(op_id, name, row.result, now))
+    elif row.status == FAILED:
+        journal.record(history.execution_failed(op_id, name, error, now))
+    elif row.status == TIMED_OUT:
+        journal.record(history.execution_timed_out(op_id, name, error, now))
+    else:
+        journal.record(history.execution_stopped(op_id, name, error, now))
+
+
+def stored_error(row: ExecutionRow) -> ErrorObject | None:
+    return None if row.error is None else ErrorObject.from_dict(json.loads(row.error))

@@ -1,0 +1,427 @@
+"""SQLite persistence of the local service: executions, operations, history, tokens.
+
+Durability is the point of this module. The database runs in WAL mode with
+``synchronous=FULL`` and every service call that changes state is one transaction, so a
+process killed at any instant (SIGKILL included) loses no acknowledged checkpoint and
+never leaves half of a batch behind. Store files hold users' payloads, so they are
+created readable by their owner only; SQLite gives the ``-wal`` and ``-shm`` files the
+database file's mode.
+
+One connection serves every thread (the SDK's checkpoint thread, the runner, readers of
+the CLI) behind a re-entrant lock; other processes may open the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from durable_mp.lambda_service import Operation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+MEMORY = ":memory:"
+_SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    function_name TEXT NOT NULL,
+    execution_op_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_payload TEXT,
+    result TEXT,
+    error TEXT,
+    start_ts REAL NOT NULL,
+    end_ts REAL,
+    timeout_s INTEGER NOT NULL,
+    invocation_count INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    op_count INTEGER NOT NULL,
+    event_count INTEGER NOT NULL,
+    token_seq INTEGER NOT NULL,
+    seen_version INTEGER NOT NULL,
+    begin_version INTEGER NOT NULL,
+    failed_attempts INTEGER NOT NULL,
+    retry_at REAL,
+    closing INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operations (
+    arn TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    op_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    due_ts REAL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (arn, op_id)
+);
+CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position);
+CREATE INDEX IF NOT EXISTS operations_by_due ON operations (arn, due_ts);
+CREATE TABLE IF NOT EXISTS events (
+    arn TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (arn, event_id)
+);
+CREATE TABLE IF NOT EXISTS invocations (
+    arn TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    started_ts REAL NOT NULL,
+    ended_ts REAL,
+    error TEXT,
+    PRIMARY KEY (arn, request_id)
+);
+CREATE INDEX IF NOT EXISTS open_invocations ON invocations (arn, ended_ts);
+CREATE TABLE IF NOT EXISTS tokens (
+    arn TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (arn, seq)
+);
+CREATE TABLE IF NOT EXISTS checkpoint_replies (
+    arn TEXT PRIMARY KEY,
+    client_token TEXT NOT NULL,
+    inbound_token TEXT NOT NULL,
+    reply TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class ExecutionRow:
+    """Everything the service keeps about one execution, besides its operations.
+
+    ``version`` counts operation changes; each operation remembers the version of its
+    last change, which is how checkpoint deltas and ``UpdatedOperationIds`` are found.
+    ``seen_version`` is the newest version the running (or last) invocation was shown;
+    ``begin_version`` the version when the last invocation began. ``closing`` is set
+    when an EXECUTION checkpoint ended the execution and its terminal history event is
+    owed once the invocation completes.
+    """
+
+    arn: str
+    name: str
+    function_name: str
+    execution_op_id: str
+    status: str
+    input_payload: str | None
+    result: str | None
+    error: str | None
+    start_ts: float
+    end_ts: float | None
+    timeout_s: int
+    invocation_count: int = 0
+    version: int = 0
+    op_count: int = 0
+    event_count: int = 0
+    token_seq: int = 0
+    seen_version: int = 0
+    begin_version: int = 0
+    failed_attempts: int = 0
+    retry_at: float | None = None
+    closing: int = 0
+
+
+_EXECUTION_COLUMNS = tuple(f.name for f in fields(ExecutionRow))
+
+
+@dataclass(frozen=True)
+class StoredOperation:
+    operation: Operation
+    position: int
+    version: int
+
+
+@dataclass(frozen=True)
+class InvocationRow:
+    arn: str
+    request_id: str
+    started_ts: float
+    ended_ts: float | None
+
+
+@dataclass(frozen=True)
+class CheckpointReply:
+    """The last checkpoint response of an execution, kept for ClientToken idempotency."""
+
+    client_token: str
+    inbound_token: str
+    reply: dict[str, Any]
+
+
+class Tx:
+    """Typed reads and writes inside one transaction (see :meth:`Store.transaction`)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    # executions -------------------------------------------------------------------
+
+    def insert_execution(self, row: ExecutionRow) -> None:
+        placeholders = ", ".join("?" for _ in _EXECUTION_COLUMNS)
+        self._db.execute(
+            f"INSERT INTO executions ({', '.join(_EXECUTION_COLUMNS)}) VALUES ({placeholders})",
+            tuple(getattr(row, column) for column in _EXECUTION_COLUMNS),
+        )
+
+    def save_execution(self, row: ExecutionRow) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in _EXECUTION_COLUMNS[1:])
+        self._db.execute(
+            f"UPDATE executions SET {assignments} WHERE arn = ?",
+            (*(getattr(row, column) for column in _EXECUTION_COLUMNS[1:]), row.arn),
+        )
+
+    def load_execution(self, arn: str) -> ExecutionRow | None:
+        return self._one_execution("arn = ?", arn)
+
+    def find_execution_by_name(self, name: str) -> ExecutionRow | None:
+        return self._one_execution("name = ?", name)
+
+    def list_executions(self) -> list[ExecutionRow]:
+        cursor = self._db.execute(
+            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM executions ORDER BY rowid"
+        )
+        return [ExecutionRow(*values) for values in cursor.fetchall()]
+
+    def _one_execution(self, where: str, value: str) -> ExecutionRow | None:
+        cursor = self._db.execute(
+            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM executions WHERE {where}", (value,)
+        )
+        values = cursor.fetchone()
+        return None if values is None else ExecutionRow(*values)
+
+    # operations -------------------------------------------------------------------
+
+    def put_operation(self, arn: str, stored: StoredOperation, due_ts: float | None) -> None:
+        """Insert or replace one operation; ``due_ts`` is when its timer fires, if any."""
+        operation = stored.operation
+        self._db.execute(
+            "INSERT INTO operations (arn, op_id, position, version, op_type, status, due_ts, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn, op_id) DO UPDATE SET"
+            " version = excluded.version, status = excluded.status, due_ts = excluded.due_ts,"
+            " body = excluded.body",
+            (
+                arn,
+                operation.operation_id,
+                stored.position,
+                stored.version,
+                operation.operation_type.value,
+                operation.status.value,
+                due_ts,
+                json.dumps(operation.to_json_dict(), separators=(",", ":")),
+            ),
+        )
+
+    def operation(self, arn: str, op_id: str) -> StoredOperation | None:
+        values = self._db.execute(
+            "SELECT body, position, version FROM operations WHERE arn = ? AND op_id = ?",
+            (arn, op_id),
+        ).fetchone()
+        return None if values is None else _stored(*values)
+
+    def operations(self, arn: str) -> list[StoredOperation]:
+        return self.operations_page(arn)
+
+    def due_operations(self, arn: str, until_ts: float) -> list[StoredOperation]:
+        """Operations whose timer fires at or before ``until_ts``, earliest first."""
+        cursor = self._db.execute(
+            "SELECT body, position, version FROM operations"
+            " WHERE arn = ? AND due_ts IS NOT NULL AND due_ts <= ? ORDER BY due_ts, position",
+            (arn, until_ts),
+        )
+        return [_stored(*values) for values in cursor.fetchall()]
+
+    def earliest_due(self, arn: str) -> float | None:
+        (value,) = self._db.execute(
+            "SELECT MIN(due_ts) FROM operations WHERE arn = ? AND due_ts IS NOT NULL", (arn,)
+        ).fetchone()
+        return None if value is None else float(value)
+
+    def any_operation(
+        self,
+        arn: str,
+        statuses: tuple[str, ...],
+        *,
+        types: tuple[str, ...] | None = None,
+        changed_after: int | None = None,
+    ) -> bool:
+        """Whether some operation has one of ``statuses`` (and type, and newer version)."""
+        query = (
+            "SELECT 1 FROM operations WHERE arn = ?"
+            f" AND status IN ({', '.join('?' for _ in statuses)})"
+        )
+        parameters: list[Any] = [arn, *statuses]
+        if types is not None:
+            query += f" AND op_type IN ({', '.join('?' for _ in types)})"
+            parameters.extend(types)
+        if changed_after is not None:
+            query += " AND version > ?"
+            parameters.append(changed_after)
+        return self._db.execute(query + " LIMIT 1", parameters).fetchone() is not None
+
+    def operations_page(
+        self,
+        arn: str,
+        *,
+        after_position: int = -1,
+        versions: tuple[int, int] | None = None,
+        limit: int | None = None,
+    ) -> list[StoredOperation]:
+        """Operations in creation order; ``versions`` = (exclusive low, inclusive high)."""
+        query = "SELECT body, position, version FROM operations WHERE arn = ? AND position > ?"
+        parameters: list[Any] = [arn, after_position]
+        if versions is not None:
+            query += " AND version > ? AND version <= ?"
+            parameters.extend(versions)
+        query += " ORDER BY position"
+        if limit is not None:
+            query += " LIMIT ?"
+            parameters.append(limit)
+        return [_stored(*values) for values in self._db.execute(query, parameters).fetchall()]
+
+    # history ----------------------------------------------------------------------
+
+    def append_event(self, arn: str, event_id: int, event: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO events (arn, event_id, body) VALUES (?, ?, ?)",
+            (arn, event_id, json.dumps(event, separators=(",", ":"))),
+        )
+
+    def events(self, arn: str) -> list[dict[str, Any]]:
+        cursor = self._db.execute("SELECT body FROM events WHERE arn = ? ORDER BY event_id", (arn,))
+        return [json.loads(body) for (body,) in cursor.fetchall()]
+
+    # invocations ------------------------------------------------------------------
+
+    def insert_invocation(self, row: InvocationRow) -> None:
+        self._db.execute(
+            "INSERT INTO invocations (arn, request_id, started_ts, ended_ts) VALUES (?, ?, ?, ?)",
+            (row.arn, row.request_id, row.started_ts, row.ended_ts),
+        )
+
+    def open_invocation(self, arn: str) -> InvocationRow | None:
+        values = self._db.execute(
+            "SELECT arn, request_id, started_ts, ended_ts FROM invocations"
+            " WHERE arn = ? AND ended_ts IS NULL",
+            (arn,),
+        ).fetchone()
+        return None if values is None else InvocationRow(*values)
+
+    def close_invocation(
+        self, arn: str, request_id: str, ended_ts: float, error: str | None
+    ) -> None:
+        self._db.execute(
+            "UPDATE invocations SET ended_ts = ?, error = ? WHERE arn = ? AND request_id = ?",
+            (ended_ts, error, arn, request_id),
+        )
+
+    # tokens -----------------------------------------------------------------------
+
+    def put_token(self, arn: str, sequence: int, request_id: str, version: int) -> None:
+        """Record the newest token; older ones can never be used again, so they go."""
+        self._db.execute("DELETE FROM tokens WHERE arn = ? AND seq < ?", (arn, sequence))
+        self._db.execute(
+            "INSERT OR REPLACE INTO tokens (arn, seq, request_id, version) VALUES (?, ?, ?, ?)",
+            (arn, sequence, request_id, version),
+        )
+
+    def token_version(self, arn: str, sequence: int) -> int | None:
+        """The operation version at the moment the token ``sequence`` was issued."""
+        values = self._db.execute(
+            "SELECT version FROM tokens WHERE arn = ? AND seq = ?", (arn, sequence)
+        ).fetchone()
+        return None if values is None else int(values[0])
+
+    def put_reply(self, arn: str, reply: CheckpointReply) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO checkpoint_replies (arn, client_token, inbound_token, reply)"
+            " VALUES (?, ?, ?, ?)",
+            (arn, reply.client_token, reply.inbound_token, json.dumps(reply.reply)),
+        )
+
+    def reply(self, arn: str) -> CheckpointReply | None:
+        values = self._db.execute(
+            "SELECT client_token, inbound_token, reply FROM checkpoint_replies WHERE arn = ?",
+            (arn,),
+        ).fetchone()
+        if values is None:
+            return None
+        return CheckpointReply(values[0], values[1], json.loads(values[2]))
+
+
+class Store:
+    """The SQLite database behind a :class:`~durable_mp.local.service.LocalService`."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = MEMORY if path is None else os.fspath(path)
+        if self.path != MEMORY:
+            _create_private_file(self.path)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """One atomic unit: everything inside commits together or not at all.
+
+        Re-entrant on the same thread; only the outermost level commits. A write
+        transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``), so the
+        state it reads is the state it writes over, even across processes.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield Tx(self._db)
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._depth = 1
+            try:
+                yield Tx(self._db)
+            except BaseException:
+                self._depth = 0
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _stored(body: str, position: int, version: int) -> StoredOperation:
+    return StoredOperation(Operation.from_json_dict(json.loads(body)), position, version)
+
+
+def _create_private_file(path: str) -> None:
+    """Create the database file with mode 0600 before SQLite opens it.
+
+    SQLite copies the database file's mode onto its ``-wal`` and ``-shm`` files, so the
+    whole store stays private to its owner.
+    """
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(descriptor)
