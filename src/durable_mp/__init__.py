@@ -5,69 +5,158 @@ A drop-in for ``aws_durable_execution_sdk_python``: replace that import prefix w
 competing for the parent's GIL.
 """
 
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from durable_mp.__about__ import __version__
-from durable_mp.config import (
-    ChildConfig,
-    Duration,
-    JitterStrategy,
-    StepConfig,
-    StepSemantics,
-)
-from durable_mp.context import DurableContext, durable_step, durable_with_child_context
-from durable_mp.exceptions import (
-    CallbackError,
-    CallbackExternalError,
-    CallbackSubmitterError,
-    CallbackTimeoutError,
-    CheckpointError,
-    ChildContextError,
-    DurableExecutionsError,
-    DurableOperationError,
-    ExecutionError,
-    InvalidEventError,
-    InvocationError,
-    InvokeError,
-    NestedOperationError,
-    NonDeterministicExecutionError,
-    PayloadTooLargeError,
-    PluginLoadError,
-    RetryableSerDesError,
-    SerDesError,
-    StepError,
-    StepExecutionError,
-    StepInterruptedError,
-    StepMemoryLimitError,
-    StepPicklingError,
-    StepTimeoutError,
-    SuspendExecution,
-    ValidationError,
-    WaitForConditionError,
-    WorkerCrashedError,
-    WorkerPoolError,
-)
-from durable_mp.execution import durable_execution
-from durable_mp.retries import (
-    RetryDecision,
-    RetryPresets,
-    RetryStrategyConfig,
-    WithRetryConfig,
-    create_retry_strategy,
-    with_retry,
-)
-from durable_mp.serdes import (
-    ExtendedTypeSerDes,
-    JsonSerDes,
-    PassThroughSerDes,
-    SerDes,
-    SerDesContext,
-)
-from durable_mp.types import StepContext
-from durable_mp.waits import (
-    WaitForConditionConfig,
-    WaitForConditionDecision,
-    WaitStrategyConfig,
-    create_wait_strategy,
-)
+
+if TYPE_CHECKING:
+    from durable_mp.config import (
+        ChildConfig,
+        Duration,
+        JitterStrategy,
+        StepConfig,
+        StepSemantics,
+    )
+    from durable_mp.context import (
+        DurableContext,
+        durable_step,
+        durable_with_child_context,
+    )
+    from durable_mp.exceptions import (
+        CallbackError,
+        CallbackExternalError,
+        CallbackSubmitterError,
+        CallbackTimeoutError,
+        CheckpointError,
+        ChildContextError,
+        DurableExecutionsError,
+        DurableOperationError,
+        ExecutionError,
+        InvalidEventError,
+        InvocationError,
+        InvokeError,
+        NestedOperationError,
+        NonDeterministicExecutionError,
+        PayloadTooLargeError,
+        PluginLoadError,
+        RetryableSerDesError,
+        SerDesError,
+        StepError,
+        StepExecutionError,
+        StepInterruptedError,
+        StepMemoryLimitError,
+        StepPicklingError,
+        StepTimeoutError,
+        SuspendExecution,
+        ValidationError,
+        WaitForConditionError,
+        WorkerCrashedError,
+        WorkerPoolError,
+    )
+    from durable_mp.execution import (
+        durable_execution,
+    )
+    from durable_mp.retries import (
+        RetryDecision,
+        RetryPresets,
+        RetryStrategyConfig,
+        WithRetryConfig,
+        create_retry_strategy,
+        with_retry,
+    )
+    from durable_mp.serdes import (
+        ExtendedTypeSerDes,
+        JsonSerDes,
+        PassThroughSerDes,
+        SerDes,
+        SerDesContext,
+    )
+    from durable_mp.types import (
+        StepContext,
+    )
+    from durable_mp.waits import (
+        WaitForConditionConfig,
+        WaitForConditionDecision,
+        WaitStrategyConfig,
+        create_wait_strategy,
+    )
+
+# Names resolve on first use (PEP 562), so a worker process that only needs the step
+# runner does not pay for importing the whole SDK at start-up.
+_LAZY: dict[str, str] = {
+    "CallbackError": "durable_mp.exceptions",
+    "CallbackExternalError": "durable_mp.exceptions",
+    "CallbackSubmitterError": "durable_mp.exceptions",
+    "CallbackTimeoutError": "durable_mp.exceptions",
+    "CheckpointError": "durable_mp.exceptions",
+    "ChildConfig": "durable_mp.config",
+    "ChildContextError": "durable_mp.exceptions",
+    "DurableContext": "durable_mp.context",
+    "DurableExecutionsError": "durable_mp.exceptions",
+    "DurableOperationError": "durable_mp.exceptions",
+    "Duration": "durable_mp.config",
+    "ExecutionError": "durable_mp.exceptions",
+    "ExtendedTypeSerDes": "durable_mp.serdes",
+    "InvalidEventError": "durable_mp.exceptions",
+    "InvocationError": "durable_mp.exceptions",
+    "InvokeError": "durable_mp.exceptions",
+    "JitterStrategy": "durable_mp.config",
+    "JsonSerDes": "durable_mp.serdes",
+    "NestedOperationError": "durable_mp.exceptions",
+    "NonDeterministicExecutionError": "durable_mp.exceptions",
+    "PassThroughSerDes": "durable_mp.serdes",
+    "PayloadTooLargeError": "durable_mp.exceptions",
+    "PluginLoadError": "durable_mp.exceptions",
+    "RetryDecision": "durable_mp.retries",
+    "RetryPresets": "durable_mp.retries",
+    "RetryStrategyConfig": "durable_mp.retries",
+    "RetryableSerDesError": "durable_mp.exceptions",
+    "SerDes": "durable_mp.serdes",
+    "SerDesContext": "durable_mp.serdes",
+    "SerDesError": "durable_mp.exceptions",
+    "StepConfig": "durable_mp.config",
+    "StepContext": "durable_mp.types",
+    "StepError": "durable_mp.exceptions",
+    "StepExecutionError": "durable_mp.exceptions",
+    "StepInterruptedError": "durable_mp.exceptions",
+    "StepMemoryLimitError": "durable_mp.exceptions",
+    "StepPicklingError": "durable_mp.exceptions",
+    "StepSemantics": "durable_mp.config",
+    "StepTimeoutError": "durable_mp.exceptions",
+    "SuspendExecution": "durable_mp.exceptions",
+    "ValidationError": "durable_mp.exceptions",
+    "WaitForConditionConfig": "durable_mp.waits",
+    "WaitForConditionDecision": "durable_mp.waits",
+    "WaitForConditionError": "durable_mp.exceptions",
+    "WaitStrategyConfig": "durable_mp.waits",
+    "WithRetryConfig": "durable_mp.retries",
+    "WorkerCrashedError": "durable_mp.exceptions",
+    "WorkerPoolError": "durable_mp.exceptions",
+    "create_retry_strategy": "durable_mp.retries",
+    "create_wait_strategy": "durable_mp.waits",
+    "durable_execution": "durable_mp.execution",
+    "durable_step": "durable_mp.context",
+    "durable_with_child_context": "durable_mp.context",
+    "with_retry": "durable_mp.retries",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'durable_mp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "CallbackError",

@@ -53,9 +53,12 @@ class ForwardingLogger:
             text = f"{text}\n{traceback.format_exc().rstrip()}"
         fields = {**self._extra, **{k: _plain(v) for k, v in (extra or {}).items()}}
         if in_worker():
-            send_to_parent(("log", level, text, fields))
-        else:  # unpickled somewhere else: log locally rather than lose it
-            logging.getLogger("durable_mp.step").log(level, text, extra=fields)
+            try:
+                send_to_parent(("log", level, text, fields))
+                return
+            except RuntimeError:  # a thread the step left behind logs after it ended
+                pass
+        logging.getLogger("durable_mp.step").log(level, text, extra=fields)
 
     def debug(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
         self._emit(logging.DEBUG, msg, args, extra)

@@ -1,0 +1,68 @@
+"""``durable-mp``: run durable handlers locally, inspect executions, serve handlers.
+
+Usage errors (a bad target, bad JSON, an unknown execution) print one line on stderr
+that says what to fix, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from durable_mp.__about__ import __version__
+
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; the message says what to fix."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default prints the whole usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from durable_mp.cli import inspect_cmd, run_cmd
+
+    parser = _Parser(
+        prog="durable-mp",
+        description="Run AWS Lambda durable handlers locally with step bodies in worker processes.",
+    )
+    parser.add_argument("--version", action="version", version=f"durable-mp {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    run_cmd.add_parser(commands)
+    inspect_cmd.add_parsers(commands)
+    try:
+        from durable_mp.serve import command as serve_command
+    except ImportError:  # pragma: no cover - serve is optional while it is being built
+        pass
+    else:
+        serve_command.add_serve_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except UsageError as error:
+        print(f"durable-mp {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"durable-mp {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""``durable-mp run``: run a durable handler to the end on the embedded service.
+
+With ``--store`` the execution lives in a SQLite file: kill the process at any moment and
+run the identical command again to resume -- completed steps are not run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from durable_mp.config import STEP_EXECUTORS
+from durable_mp.cli.main import EXIT_FAILED, EXIT_SUCCEEDED, UsageError
+from durable_mp.cli.progress import OperationFormatter, Progress, ProgressLogHandler
+from durable_mp.cli.targets import TargetError, load_target
+
+if TYPE_CHECKING:
+    from durable_mp.local import ExecutionRecord, LocalService
+
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="run a durable handler to completion on the embedded service",
+        description=__doc__,
+    )
+    parser.add_argument("target", metavar="TARGET",
+                        help="path/to/file.py:function or package.module:function")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="JSON", help="the execution's input, as JSON")
+    source.add_argument("--input-file", metavar="PATH", help="read the input (JSON) from a file")
+    parser.add_argument("--store", metavar="PATH",
+                        help="SQLite file that makes the run durable (default: in memory)")
+    parser.add_argument("--name", metavar="NAME",
+                        help="execution name (letters, digits, - and _); with --store, "
+                        "defaults to one derived from TARGET and the input")
+    parser.add_argument("--executor", choices=STEP_EXECUTORS,
+                        help="where step bodies run (default: the handler's choice, else process)")
+    parser.add_argument("--workers", type=positive_int, metavar="N",
+                        help="worker processes for process-mode steps (default: usable CPUs)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the Lambda output object as the last line of stdout")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                        help="DEBUG also shows active-context hand-offs (default: INFO)")
+    parser.add_argument("--fast-forward", action="store_true",
+                        help="fire waits and retry timers at once instead of sleeping (testing)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from durable_mp.local import LocalRunner
+
+    input_payload = _read_input(args)
+    try:
+        target = load_target(args.target, step_executor=args.executor, workers=args.workers)
+    except TargetError as error:
+        raise UsageError(str(error)) from None
+    service = _open_service(args.store)
+    progress = Progress(sys.stderr, live=sys.stderr.isatty())
+    _configure_logging(args.log_level, progress)
+    try:
+        name = _execution_name(args, target.spec, input_payload)
+        function_name = target.function_name
+        runner = LocalRunner(service, {function_name: target.lambda_handler},
+                             fast_forward=args.fast_forward)
+        existing = service.find_execution(name) if name else None
+        if existing is not None:
+            _check_same_execution(existing, function_name, input_payload, args)
+            arn = existing.arn
+            if existing.status == "RUNNING":
+                progress.write_line(f"resuming execution {existing.name} from {args.store}")
+        else:
+            arn = runner.start(function_name, input_payload, name=name)
+        service.add_listener(lambda event_arn, event: event_arn == arn and progress.on_event(event))
+        record = service.get_execution(arn)
+        if record.status == "RUNNING":
+            try:
+                record = runner.drive(arn)
+            except KeyboardInterrupt:
+                progress.close()
+                hint = (f"run the same command again to resume" if args.store
+                        else "the execution was in memory; use --store to make runs resumable")
+                print(f"durable-mp run: interrupted; {hint}", file=sys.stderr)
+                return 130
+        else:
+            progress.write_line(
+                f"execution {record.name} already {record.status} in {args.store}; showing its "
+                "result (use another --name to run again)"
+            )
+    finally:
+        progress.close()
+    return _report(record, args)
+
+
+def _read_input(args: argparse.Namespace) -> str | None:
+    text: str | None = args.input
+    origin = "--input"
+    if args.input_file is not None:
+        origin = f"--input-file {args.input_file}"
+        try:
+            text = Path(args.input_file).read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot read {args.input_file}: {error.strerror}") from None
+    if text is None:
+        return None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{origin} is not valid JSON ({error}); quote strings, e.g. '\"World\"'") from None
+    return text
+
+
+def _open_service(store: str | None) -> LocalService:
+    from durable_mp.local import LocalService
+
+    if store is None:
+        return LocalService()
+    path = Path(store)
+    if path.is_dir():
+        raise UsageError(f"--store {store} is a directory; give a file path such as {store}/runs.db")
+    if not path.parent.exists():
+        raise UsageError(f"--store {store}: directory {path.parent} does not exist")
+    try:
+        return LocalService(path)
+    except Exception as error:
+        raise UsageError(f"--store {store} cannot be opened as a durable-mp store: {error}") from None
+
+
+def _execution_name(args: argparse.Namespace, spec: str, input_payload: str | None) -> str | None:
+    if args.name is not None:
+        if not NAME_PATTERN.match(args.name):
+            raise UsageError(
+                f"--name {args.name!r} is not a valid execution name: use 1 to 64 letters, "
+                "digits, '-' or '_'"
+            )
+        name: str = args.name
+        return name
+    if args.store is None:
+        return None
+    digest = hashlib.sha256(f"{spec}\0{input_payload}".encode()).hexdigest()[:12]
+    stem = re.sub(r"[^a-zA-Z0-9_-]", "-", spec.rpartition(":")[2])[:40] or "run"
+    return f"{stem}-{digest}"
+
+
+def _check_same_execution(
+    record: ExecutionRecord, function_name: str, input_payload: str | None, args: argparse.Namespace
+) -> None:
+    if record.function_name != function_name:
+        raise UsageError(
+            f"execution {record.name} in {args.store} runs function '{record.function_name}', "
+            f"not '{function_name}'; use another --name"
+        )
+    if _canonical(record.input_payload) != _canonical(input_payload):
+        raise UsageError(
+            f"execution {record.name} in {args.store} was started with a different input; "
+            "use another --name to start a new execution"
+        )
+
+
+def _canonical(payload: str | None) -> Any:
+    if payload is None or not payload.strip():
+        return None
+    try:
+        return json.loads(payload)
+    except json.JSONDecodeError:
+        return payload
+
+
+def _configure_logging(level: str, progress: Progress) -> None:
+    handler = ProgressLogHandler(progress)
+    handler.setFormatter(OperationFormatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if level != "DEBUG":
+        return
+    for noisy in ("botocore", "urllib3", "boto3"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+def _report(record: ExecutionRecord, args: argparse.Namespace) -> int:
+    error = record.error.to_dict() if record.error is not None else None
+    if record.status == "SUCCEEDED":
+        if args.json:
+            print(json.dumps({"Status": "SUCCEEDED", "Result": record.result}))
+        elif record.result is not None:
+            print(record.result)
+        return EXIT_SUCCEEDED
+    summary = f"execution {record.name} {record.status}"
+    if error:
+        summary += f": {error.get('ErrorType', 'Error')}: {error.get('ErrorMessage', '')}"
+    print(summary, file=sys.stderr)
+    if args.json:
+        output: dict[str, Any] = {"Status": "FAILED" if record.status == "FAILED" else record.status}
+        if error:
+            output["Error"] = error
+        print(json.dumps(output))
+    return EXIT_FAILED
