@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HistoryListener = Callable[[str, dict[str, Any]], None]
+HistoryListener = Callable[[str, dict[str, Any]], object]  # the return value is ignored
 
 
 class LocalService:
