@@ -4,7 +4,8 @@ Each chunk is a step whose body runs in a worker process (pure-Python trial divi
 downloads: the input is just numbers). Kill the run at any point and run the same command
 again: finished chunks are not recomputed.
 
-    durable-mp run examples/primes.py:handler --input '{"limit": 300000, "chunks": 4}' --store primes.db
+    durable-mp run examples/primes.py:handler \
+        --input '{"limit": 300000, "chunks": 4}' --store primes.db
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ def is_prime(n: int) -> bool:
         return False
     if n % 2 == 0:
         return n == 2
-    for divisor in range(3, math.isqrt(n) + 1, 2):
-        if n % divisor == 0:
-            return False
-    return True
+    return all(n % divisor for divisor in range(3, math.isqrt(n) + 1, 2))
 
 
 @durable_step
@@ -38,8 +36,7 @@ def handler(event: dict[str, int], ctx: DurableContext) -> dict[str, object]:
     chunks = int(event.get("chunks", 4))
     bounds = [limit * i // chunks for i in range(chunks + 1)]
     parts = [
-        ctx.step(count_primes(bounds[i], bounds[i + 1]), name=f"chunk-{i}")
-        for i in range(chunks)
+        ctx.step(count_primes(bounds[i], bounds[i + 1]), name=f"chunk-{i}") for i in range(chunks)
     ]
     total = sum(part["count"] for part in parts)
     ctx.logger.info("%d primes below %d", total, limit)

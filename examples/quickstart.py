@@ -1,6 +1,6 @@
 """The quickstart handler of the README: steps, a retry, a wait and a child context.
 
-    durable-mp run examples/quickstart.py:handler --input '{"name": "World"}'
+durable-mp run examples/quickstart.py:handler --input '{"name": "World"}'
 """
 
 from __future__ import annotations

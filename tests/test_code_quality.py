@@ -27,6 +27,8 @@ def test_mypy_strict_is_clean():
 def test_ruff_is_clean():
     result = subprocess.run(
         [_tool("ruff"), "check", "src", "tests", "examples", "benchmarks"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

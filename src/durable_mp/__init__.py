@@ -5,7 +5,6 @@ A drop-in for ``aws_durable_execution_sdk_python``: replace that import prefix w
 competing for the parent's GIL.
 """
 
-
 from __future__ import annotations
 
 import importlib

@@ -84,9 +84,9 @@ class JitterStrategy(StrEnum):
             case JitterStrategy.NONE:
                 return delay
             case JitterStrategy.HALF:
-                return delay / 2 + random.random() * (delay / 2)  # noqa: S311
+                return delay / 2 + random.random() * (delay / 2)
             case _:
-                return random.random() * delay  # noqa: S311
+                return random.random() * delay
 
     def finalize_delay(self, base_delay: float) -> int:
         """Jitter, round up, and never go below the service minimum of one second."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
@@ -21,6 +20,8 @@ from durable_mp.lambda_service import OperationSubType, OperationType
 from durable_mp.logger import Logger, LogInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from durable_mp.config import ChildConfig, Duration, StepConfig
     from durable_mp.engine.scope import ExecutionScope
     from durable_mp.types import LoggerInterface, StepContext
@@ -141,8 +142,12 @@ class DurableContext:
         config: ChildConfig[T] | None = None,
     ) -> T:
         """Run ``func`` with a child context whose operations are grouped under one."""
-        sub_type = (config.sub_type if config else None) or OperationSubType.RUN_IN_CHILD_CONTEXT.value
-        return self._run_child(func, name or getattr(func, "_original_name", None), config, sub_type)
+        sub_type = (
+            config.sub_type if config else None
+        ) or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        return self._run_child(
+            func, name or getattr(func, "_original_name", None), config, sub_type
+        )
 
     def _run_child(
         self,
@@ -216,7 +221,9 @@ class DurableContext:
             path=path,
         )
 
-    def _child(self, identifier: OperationIdentifier, *, is_virtual: bool = False) -> DurableContext:
+    def _child(
+        self, identifier: OperationIdentifier, *, is_virtual: bool = False
+    ) -> DurableContext:
         return DurableContext(
             self.scope,
             parent_id=self._parent_id if is_virtual else identifier.operation_id,

@@ -92,7 +92,9 @@ class DurableApiErrorCategory(Enum):
 CheckpointErrorCategory = DurableApiErrorCategory
 
 
-def classify_api_error(code: str | None, message: str | None, status: int | None) -> DurableApiErrorCategory:
+def classify_api_error(
+    code: str | None, message: str | None, status: int | None
+) -> DurableApiErrorCategory:
     """Decide whether a durable execution API error can be cured by invoking again.
 
     Throttling (429), server errors (5xx), network errors and a stale checkpoint token are
@@ -290,7 +292,7 @@ class RetryableSerDesError(InvocationError):
         super().__init__(message, termination_reason)
 
 
-class SuspendExecution(BaseException):  # noqa: N818 - official name
+class SuspendExecution(BaseException):
     """Unwinds user code when the invocation suspends (returns PENDING).
 
     A ``BaseException`` like ``SystemExit``: ``except Exception`` in user code must not
@@ -318,7 +320,7 @@ class BackgroundThreadError(BaseException):
         self.source_exception = source_exception
 
 
-class OrphanedChildException(BaseException):  # noqa: N818 - official name
+class OrphanedChildException(BaseException):
     """A branch tried to checkpoint after its parent context already completed."""
 
     def __init__(self, message: str, operation_id: str) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.lambda_service import Operation
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from durable_mp.service_client import DurableServiceClient
 
 

@@ -8,12 +8,10 @@ invocation event does. The module keeps the official SDK's name so imports migra
 
 from __future__ import annotations
 
-import builtins
 import datetime
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from durable_mp.exceptions import (
     SERDES_ERROR_TYPES,
@@ -21,6 +19,10 @@ from durable_mp.exceptions import (
     SerDesError,
     qualified_name,
 )
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Mapping
 
 # Limits of the service, from botocore's model and the AWS documentation.
 MAX_OPERATION_PAYLOAD_BYTES = 6 * 1024 * 1024  # OperationPayload max in the API model
@@ -158,8 +160,12 @@ class ErrorObject:
                 data=exception.data,
                 stack_trace=exception.stack_trace,
             )
-        return cls(message=str(exception), type=qualified_name(type(exception)), data=None,
-                   stack_trace=None)
+        return cls(
+            message=str(exception),
+            type=qualified_name(type(exception)),
+            data=None,
+            stack_trace=None,
+        )
 
     @classmethod
     def from_message(cls, message: str) -> ErrorObject:

@@ -8,11 +8,13 @@ record carries the execution ARN and, for operations, the operation id, name and
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from durable_mp.types import LoggerInterface
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from durable_mp.types import LoggerInterface
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,17 @@ class Logger:
     def info(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
         self._log(self._logger.info, msg, args, extra)
 
-    def warning(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
+    def warning(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None:
         self._log(self._logger.warning, msg, args, extra)
 
     def error(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
         self._log(self._logger.error, msg, args, extra)
 
-    def exception(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
+    def exception(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None:
         self._log(self._logger.exception, msg, args, extra)
 
     def log(self, level: int, msg: str, extra: Mapping[str, object] | None = None) -> None:

@@ -227,7 +227,9 @@ def serialize(
     except (RetryableSerDesError, SerDesError):
         raise
     except Exception as error:
-        raise SerDesError(f"Serialization failed for id: {operation_id}, error: {error}.") from error
+        raise SerDesError(
+            f"Serialization failed for id: {operation_id}, error: {error}."
+        ) from error
 
 
 def deserialize(

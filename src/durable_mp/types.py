@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 T = TypeVar("T")
 C_contra = TypeVar("C_contra", contravariant=True)
@@ -13,11 +15,21 @@ C_contra = TypeVar("C_contra", contravariant=True)
 class LoggerInterface(Protocol):
     """What a logger handed to user code must offer (a ``logging.Logger`` does)."""
 
-    def debug(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
-    def info(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
-    def warning(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
-    def error(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
-    def exception(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
+    def debug(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None: ...
+    def info(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None: ...
+    def warning(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None: ...
+    def error(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None: ...
+    def exception(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)

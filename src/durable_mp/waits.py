@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -10,6 +9,8 @@ from durable_mp.config import Duration, JitterStrategy
 from durable_mp.exceptions import WaitForConditionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from durable_mp.serdes import SerDes
 
 T = TypeVar("T")

@@ -53,8 +53,17 @@ def test_killed_run_resumes_without_rerunning_completed_steps(tmp_path):
     job = tmp_path / "five_steps.py"
     job.write_text(JOB)
     store = tmp_path / "runs.db"
-    command = cli("run", f"{job}:handler", "--input", '{"bonus": 1}', "--store", str(store),
-                  "--name", "five", "--json")
+    command = cli(
+        "run",
+        f"{job}:handler",
+        "--input",
+        '{"bonus": 1}',
+        "--store",
+        str(store),
+        "--name",
+        "five",
+        "--json",
+    )
     env = {**os.environ, "MARKER_DIR": str(tmp_path), "STEP3_SLEEP": "60"}
 
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -87,11 +96,18 @@ def test_killed_run_resumes_without_rerunning_completed_steps(tmp_path):
     assert "resuming execution five" in second.stderr
     assert [len(lines(tmp_path / f"step{i}")) for i in range(1, 6)] == [1, 1, 2, 1, 1]
 
-    history = subprocess.run(cli("history", "five", "--store", str(store), "--json"),
-                             capture_output=True, text=True, timeout=60)
+    history = subprocess.run(
+        cli("history", "five", "--store", str(store), "--json"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     events = json.loads(history.stdout)
-    crashed = [e for e in events if e["EventType"] == "InvocationCompleted"
-               and e["InvocationCompletedDetails"].get("Error")]
+    crashed = [
+        e
+        for e in events
+        if e["EventType"] == "InvocationCompleted" and e["InvocationCompletedDetails"].get("Error")
+    ]
     assert len(crashed) == 1
 
 

@@ -99,10 +99,12 @@ def test_steps_retry_wait_child_succeed_with_expected_history(tmp_path):
     retry = by_type["StepFailed"][0]["StepFailedDetails"]
     assert retry["RetryDetails"] == {"CurrentAttempt": 1, "NextAttemptDelaySeconds": 1}
     assert retry["Error"]["Payload"]["ErrorType"] == "ConnectionError"
-    assert by_type["StepSucceeded"][1]["StepSucceededDetails"]["RetryDetails"]["CurrentAttempt"] == 2
+    assert (
+        by_type["StepSucceeded"][1]["StepSucceededDetails"]["RetryDetails"]["CurrentAttempt"] == 2
+    )
     assert by_type["WaitStarted"][0]["WaitStartedDetails"]["Duration"] == 1
     context_id = by_type["ContextStarted"][0]["Id"]
-    assert by_type["StepStarted"][2]["ParentId"] == context_id
+    assert by_type["StepStarted"][3]["ParentId"] == context_id
     assert by_type["ContextStarted"][0]["SubType"] == "RunInChildContext"
     assert [e["EventId"] for e in events] == list(range(1, len(events) + 1))
 

@@ -30,7 +30,9 @@ def test_process_mode_without_semaphores(tmp_path):
     env = nosem_env(library, dict(os.environ))
     proof = subprocess.run(
         [sys.executable, "-c", "import multiprocessing as m; m.Lock()"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proof.returncode != 0 and "Function not implemented" in proof.stderr
 
@@ -38,7 +40,10 @@ def test_process_mode_without_semaphores(tmp_path):
     job.write_text(JOB)
     result = subprocess.run(
         [sys.executable, "-m", "durable_mp.cli.main", "run", f"{job}:handler", "--json"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout.strip().splitlines()[-1])

@@ -71,7 +71,11 @@ def test_crashing_steps_fail_with_worker_crashed_error_and_retry():
         "segfault": "segfault survived attempt 2",
     }
     failures = dict(step_failures(events))
-    for kind, text in [("exit", "exited with code 3"), ("sigkill", "SIGKILL"), ("segfault", "SIGSEGV")]:
+    for kind, text in [
+        ("exit", "exited with code 3"),
+        ("sigkill", "SIGKILL"),
+        ("segfault", "SIGSEGV"),
+    ]:
         assert failures[kind]["ErrorType"] == "durable_mp.exceptions.WorkerCrashedError"
         assert text in failures[kind]["ErrorMessage"], failures[kind]
         assert f"step '{kind}'" in failures[kind]["ErrorMessage"]
@@ -95,7 +99,9 @@ def test_unpicklable_closure_fails_with_a_clear_error():
     @durable_execution
     def thread_handler(event, ctx):
         lock = threading.Lock()
-        return ctx.step(lambda _: lock.locked(), name="needs-lock", config=StepConfig(executor="thread"))
+        return ctx.step(
+            lambda _: lock.locked(), name="needs-lock", config=StepConfig(executor="thread")
+        )
 
     record, _ = run(thread_handler)
     assert record.status == "SUCCEEDED" and record.result == "false"
@@ -116,7 +122,7 @@ def test_step_over_timeout_is_killed():
     record, events = run(handler)
     assert time.monotonic() - started < 30
     assert record.status == "FAILED"
-    (name, error), = step_failures(events)
+    ((_name, error),) = step_failures(events)
     assert error["ErrorType"] == "durable_mp.exceptions.StepTimeoutError"
     assert "ran longer than its timeout of 1 s" in error["ErrorMessage"]
 
@@ -132,12 +138,13 @@ def test_step_over_memory_limit_is_killed():
             return len(blocks)
 
         return ctx.step(
-            hog, name="hog",
+            hog,
+            name="hog",
             config=StepConfig(memory_limit_mb=100, retry_strategy=RetryPresets.none()),
         )
 
     record, events = run(handler)
     assert record.status == "FAILED"
-    (name, error), = step_failures(events)
+    ((_name, error),) = step_failures(events)
     assert error["ErrorType"] == "durable_mp.exceptions.StepMemoryLimitError"
     assert "memory_limit_mb=100" in error["ErrorMessage"]

@@ -54,7 +54,9 @@ def test_service_update_wakes_waiter_re_registered_before_wake():
 
     def waiter():
         with acting_as(root):
-            got.append(manager.wait_for_operation("w", lambda op: op is not None and op.is_terminal))
+            got.append(
+                manager.wait_for_operation("w", lambda op: op is not None and op.is_terminal)
+            )
             got.append(manager.active_count)
 
     thread = threading.Thread(target=waiter)

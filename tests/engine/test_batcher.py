@@ -56,7 +56,10 @@ class ScriptedClient:
             self.calls.append((token, list(updates)))
             if self.fail_with is not None:
                 raise self.fail_with
-            ops = [Operation(u.operation_id, u.operation_type, OperationStatus.STARTED) for u in updates]
+            ops = [
+                Operation(u.operation_id, u.operation_type, OperationStatus.STARTED)
+                for u in updates
+            ]
             marker = "page-1" if self.pages else None
             new_token = None if self.omit_token else f"token-{len(self.calls)}"
             return CheckpointOutput(new_token, CheckpointUpdatedExecutionState(ops, marker))
@@ -85,7 +88,10 @@ def test_async_start_and_sync_succeed_share_one_call():
     batcher.checkpoint(update(1, OperationAction.SUCCEED, "1"))
     batcher.stop()
     assert len(client.calls) == 1
-    assert [u.action for u in client.calls[0][1]] == [OperationAction.START, OperationAction.SUCCEED]
+    assert [u.action for u in client.calls[0][1]] == [
+        OperationAction.START,
+        OperationAction.SUCCEED,
+    ]
 
 
 def test_tokens_chain_from_response_to_next_call():
@@ -131,7 +137,9 @@ def test_one_call_in_flight_with_many_threads():
 
 
 def test_next_marker_pages_are_fetched_with_new_token_before_waking():
-    extra = [Operation(f"paged{i}", OperationType.WAIT, OperationStatus.SUCCEEDED) for i in range(3)]
+    extra = [
+        Operation(f"paged{i}", OperationType.WAIT, OperationStatus.SUCCEEDED) for i in range(3)
+    ]
     client = ScriptedClient(pages=[[extra[0]], [extra[1], extra[2]]])
     batcher, manager = make(client)
     batcher.checkpoint(update(1))
@@ -151,7 +159,7 @@ def test_api_error_reaches_every_waiter_and_later_callers():
     def call(i):
         try:
             batcher.checkpoint(update(i))
-        except BaseException as caught:  # noqa: BLE001
+        except BaseException as caught:
             seen.append(caught)
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(5)]

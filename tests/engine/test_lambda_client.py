@@ -34,8 +34,13 @@ def event(extra_ops=(), marker=""):
         "CheckpointToken": "dG9rZW4w",
         "InitialExecutionState": {
             "Operations": [
-                {"Id": "inv-1", "Type": "EXECUTION", "Status": "STARTED", "StartTimestamp": 1700000000000,
-                 "ExecutionDetails": {"InputPayload": json.dumps({"n": 2})}},
+                {
+                    "Id": "inv-1",
+                    "Type": "EXECUTION",
+                    "Status": "STARTED",
+                    "StartTimestamp": 1700000000000,
+                    "ExecutionDetails": {"InputPayload": json.dumps({"n": 2})},
+                },
                 *extra_ops,
             ],
             "NextMarker": marker,
@@ -61,13 +66,24 @@ def test_checkpoint_requests_validate_against_the_service_model():
 
 def test_state_pages_are_loaded_before_the_handler_runs():
     client, stub = make_client()
-    done = {"Id": "a", "Type": "STEP", "Status": "SUCCEEDED", "SubType": "Step", "Name": "s",
-            "StartTimestamp": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
-            "StepDetails": {"Attempt": 1, "Result": "5"}}
+    done = {
+        "Id": "a",
+        "Type": "STEP",
+        "Status": "SUCCEEDED",
+        "SubType": "Step",
+        "Name": "s",
+        "StartTimestamp": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        "StepDetails": {"Attempt": 1, "Result": "5"},
+    }
     stub.add_response(
         "get_durable_execution_state",
         {"Operations": [{**done, "Id": _id(1)}]},
-        {"DurableExecutionArn": ARN, "CheckpointToken": "dG9rZW4w", "Marker": "m1", "MaxItems": 1000},
+        {
+            "DurableExecutionArn": ARN,
+            "CheckpointToken": "dG9rZW4w",
+            "Marker": "m1",
+            "MaxItems": 1000,
+        },
     )
     stub.activate()
 
@@ -98,7 +114,9 @@ def _id(n):
 def test_api_errors_are_retried_or_fail_the_execution(code, status, message, retryable):
     client, stub = make_client()
     stub.add_client_error(
-        "checkpoint_durable_execution", service_error_code=code, service_message=message,
+        "checkpoint_durable_execution",
+        service_error_code=code,
+        service_message=message,
         http_status_code=status,
     )
     stub.activate()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 
 import pytest
 
@@ -25,7 +24,7 @@ from durable_mp import (
     durable_step,
 )
 from durable_mp.exceptions import InvalidEventError
-from durable_mp.lambda_service import OperationAction, OperationStatus, OperationType
+from durable_mp.lambda_service import OperationAction, OperationType
 from durable_mp.types import LocalLambdaContext
 from tests.support.fake_service import FakeService, drive
 
@@ -58,12 +57,17 @@ def test_steps_wait_child_and_retry_succeed(executor):
 
         b = ctx.step(flaky, name="flaky", config=StepConfig(retry_strategy=fast_retry()))
         ctx.wait(Duration.from_seconds(1), name="pause")
-        c = ctx.run_in_child_context(lambda child: child.step(lambda _: "C", name="inner"), name="kid")
+        c = ctx.run_in_child_context(
+            lambda child: child.step(lambda _: "C", name="inner"), name="kid"
+        )
         return {"a": a, "b": b, "c": c, "n": event["n"]}
 
     service = FakeService(json.dumps({"n": 7}))
     output = drive(handler, service)
-    assert output == {"Status": "SUCCEEDED", "Result": json.dumps({"a": "A", "b": "B", "c": "C", "n": 7})}
+    assert output == {
+        "Status": "SUCCEEDED",
+        "Result": json.dumps({"a": "A", "b": "B", "c": "C", "n": 7}),
+    }
     assert calls == ["a", "flaky1", "flaky2"]
     actions = [(u.operation_type, u.action, u.name) for call in service.calls for u in call]
     assert (OperationType.STEP, OperationAction.RETRY, "flaky") in actions
@@ -122,13 +126,19 @@ def test_retry_exhaustion_raises_step_error_with_original_type(executor):
         try:
             ctx.step(always, name="always", config=StepConfig(retry_strategy=fast_retry(2)))
         except StepError as error:
-            return {"type": error.error_type, "message": error.message, "cause": type(error.__cause__).__name__}
+            return {
+                "type": error.error_type,
+                "message": error.message,
+                "cause": type(error.__cause__).__name__,
+            }
         return "unreachable"
 
     service = FakeService()
     output = drive(handler, service)
     assert json.loads(output["Result"]) == {
-        "type": "KeyError", "message": "'missing'", "cause": "DurableOperationError"
+        "type": "KeyError",
+        "message": "'missing'",
+        "cause": "DurableOperationError",
     }
     fails = [u for call in service.calls for u in call if u.action is OperationAction.FAIL]
     assert len(fails) == 1 and fails[0].error.type == "KeyError"
@@ -158,15 +168,19 @@ def test_at_most_once_interrupted_goes_to_retry_strategy(executor):
         return ctx.step(
             lambda _: "ran",
             name="once",
-            config=StepConfig(retry_strategy=strategy, step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY),
+            config=StepConfig(
+                retry_strategy=strategy, step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY
+            ),
         )
 
     service = FakeService()
     # Simulate an invocation that checkpointed START and then died.
     handler_calls = service.invocation()
     service.checkpoint(
-        handler_calls.durable_execution_arn, service.token,
-        [_start_update(handler_calls)], None,
+        handler_calls.durable_execution_arn,
+        service.token,
+        [_start_update(handler_calls)],
+        None,
     )
     output = handler(service.invocation(), CTX)
     assert output["Status"] == "FAILED"
@@ -178,7 +192,11 @@ def _start_update(invocation):
     from durable_mp.lambda_service import OperationUpdate
 
     return OperationUpdate(
-        operation_id_for(None, 1), OperationType.STEP, OperationAction.START, name="once", sub_type="Step"
+        operation_id_for(None, 1),
+        OperationType.STEP,
+        OperationAction.START,
+        name="once",
+        sub_type="Step",
     )
 
 
@@ -229,8 +247,12 @@ def test_large_child_result_uses_replay_children(executor):
 
     service = FakeService()
     assert drive(handler, service) == {"Status": "SUCCEEDED", "Result": str(len(big))}
-    succeed = [u for call in service.calls for u in call
-               if u.operation_type is OperationType.CONTEXT and u.action is OperationAction.SUCCEED][0]
+    succeed = next(
+        u
+        for call in service.calls
+        for u in call
+        if u.operation_type is OperationType.CONTEXT and u.action is OperationAction.SUCCEED
+    )
     assert succeed.payload == f"len={len(big)}"
     assert succeed.context_options.replay_children is True
     assert runs == [1, 1]  # re-run on replay; its step replayed from the checkpoint

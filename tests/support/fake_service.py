@@ -13,7 +13,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from durable_mp.invocation_input import DurableExecutionInvocationInputWithClient, InitialExecutionState
+from durable_mp.invocation_input import (
+    DurableExecutionInvocationInputWithClient,
+    InitialExecutionState,
+)
 from durable_mp.lambda_service import (
     CheckpointOutput,
     CheckpointUpdatedExecutionState,
@@ -44,10 +47,13 @@ class FakeService:
         self.calls: list[list[OperationUpdate]] = []
         self._tokens = itertools.count(1)
         self.token = "t0"
-        exec_id = ARN.split("/")[-1]
+        exec_id = ARN.rsplit("/", maxsplit=1)[-1]
         self.ops[exec_id] = Operation(
-            exec_id, OperationType.EXECUTION, OperationStatus.STARTED,
-            start_timestamp=_now(), execution_details=ExecutionDetails(input_payload),
+            exec_id,
+            OperationType.EXECUTION,
+            OperationStatus.STARTED,
+            start_timestamp=_now(),
+            execution_details=ExecutionDetails(input_payload),
         )
         self.completed: Any = None
 
@@ -65,12 +71,18 @@ class FakeService:
         now = _now()
         with self.lock:
             for op in list(self.ops.values()):
-                if op.status is OperationStatus.STARTED and op.wait_details and (
-                    force or op.wait_details.scheduled_end_timestamp <= now
+                if (
+                    op.status is OperationStatus.STARTED
+                    and op.wait_details
+                    and (force or op.wait_details.scheduled_end_timestamp <= now)
                 ):
-                    self.ops[op.operation_id] = replace(op, status=OperationStatus.SUCCEEDED, end_timestamp=now)
-                if op.status is OperationStatus.PENDING and op.step_details and (
-                    force or op.step_details.next_attempt_timestamp <= now
+                    self.ops[op.operation_id] = replace(
+                        op, status=OperationStatus.SUCCEEDED, end_timestamp=now
+                    )
+                if (
+                    op.status is OperationStatus.PENDING
+                    and op.step_details
+                    and (force or op.step_details.next_attempt_timestamp <= now)
                 ):
                     self.ops[op.operation_id] = replace(op, status=OperationStatus.READY)
 
@@ -90,7 +102,9 @@ class FakeService:
             self.token = f"t{next(self._tokens)}"
             return CheckpointOutput(self.token, CheckpointUpdatedExecutionState(changed, None))
 
-    def get_execution_state(self, durable_execution_arn, checkpoint_token, next_marker, max_items=1000):
+    def get_execution_state(
+        self, durable_execution_arn, checkpoint_token, next_marker, max_items=1000
+    ):
         with self.lock:
             return StateOutput(list(self.ops.values()), None)
 
@@ -100,33 +114,60 @@ class FakeService:
         if u.operation_type is OperationType.EXECUTION:
             self.completed = u
             return None
-        base = cur or Operation(u.operation_id, u.operation_type, OperationStatus.STARTED,
-                                parent_id=u.parent_id, name=u.name, sub_type=u.sub_type,
-                                start_timestamp=now)
+        base = cur or Operation(
+            u.operation_id,
+            u.operation_type,
+            OperationStatus.STARTED,
+            parent_id=u.parent_id,
+            name=u.name,
+            sub_type=u.sub_type,
+            start_timestamp=now,
+        )
         attempt = base.step_details.attempt if base.step_details else 0
         if u.operation_type is OperationType.STEP:
             if u.action is OperationAction.START:
-                return replace(base, status=OperationStatus.STARTED, step_details=StepDetails(attempt))
+                return replace(
+                    base, status=OperationStatus.STARTED, step_details=StepDetails(attempt)
+                )
             if u.action is OperationAction.SUCCEED:
-                return replace(base, status=OperationStatus.SUCCEEDED, end_timestamp=now,
-                               step_details=StepDetails(attempt + 1, result=u.payload))
+                return replace(
+                    base,
+                    status=OperationStatus.SUCCEEDED,
+                    end_timestamp=now,
+                    step_details=StepDetails(attempt + 1, result=u.payload),
+                )
             if u.action is OperationAction.FAIL:
-                return replace(base, status=OperationStatus.FAILED, end_timestamp=now,
-                               step_details=StepDetails(attempt + 1, error=u.error))
+                return replace(
+                    base,
+                    status=OperationStatus.FAILED,
+                    end_timestamp=now,
+                    step_details=StepDetails(attempt + 1, error=u.error),
+                )
             if u.action is OperationAction.RETRY:
                 due = now + datetime.timedelta(seconds=u.step_options.next_attempt_delay_seconds)
-                return replace(base, status=OperationStatus.PENDING,
-                               step_details=StepDetails(attempt + 1, due, error=u.error))
+                return replace(
+                    base,
+                    status=OperationStatus.PENDING,
+                    step_details=StepDetails(attempt + 1, due, error=u.error),
+                )
         if u.operation_type is OperationType.WAIT and u.action is OperationAction.START:
             end = now + datetime.timedelta(seconds=u.wait_options.wait_seconds)
             return replace(base, wait_details=WaitDetails(end))
         if u.operation_type is OperationType.CONTEXT:
             if u.action is OperationAction.START:
                 return base
-            status = OperationStatus.SUCCEEDED if u.action is OperationAction.SUCCEED else OperationStatus.FAILED
+            status = (
+                OperationStatus.SUCCEEDED
+                if u.action is OperationAction.SUCCEED
+                else OperationStatus.FAILED
+            )
             replay = bool(u.context_options and u.context_options.replay_children)
-            return replace(base, status=status, end_timestamp=now,
-                           context_details=ContextDetails(replay, u.payload, u.error))
+            return replace(
+                base,
+                status=status,
+                end_timestamp=now,
+                context_details=ContextDetails(replay, u.payload, u.error),
+            )
         raise AssertionError(f"unsupported update {u}")
 
 

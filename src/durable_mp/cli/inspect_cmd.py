@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -11,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 from durable_mp.cli.main import EXIT_SUCCEEDED, UsageError
 
 if TYPE_CHECKING:
+    import argparse
+
     from durable_mp.local import LocalService
 
 
 def add_parsers(commands: Any) -> None:
     history = commands.add_parser(
-        "history", help="show the history events of an execution",
+        "history",
+        help="show the history events of an execution",
         description="Show the GetDurableExecutionHistory events of one execution in a store.",
     )
     history.add_argument("name", metavar="NAME", help="execution name (or ARN)")
@@ -25,7 +27,8 @@ def add_parsers(commands: Any) -> None:
     history.set_defaults(handler=show_history)
 
     listing = commands.add_parser(
-        "list", help="list the executions in a store",
+        "list",
+        help="list the executions in a store",
         description="List the executions recorded in a store, oldest first.",
     )
     listing.add_argument("--store", metavar="PATH", required=True, help="the run's SQLite store")
@@ -37,11 +40,15 @@ def open_existing_store(store: str) -> LocalService:
     from durable_mp.local import LocalService
 
     if not Path(store).is_file():
-        raise UsageError(f"--store {store}: no such store file (it is created by durable-mp run --store)")
+        raise UsageError(
+            f"--store {store}: no such store file (it is created by durable-mp run --store)"
+        )
     try:
         return LocalService(store)
     except Exception as error:
-        raise UsageError(f"--store {store} cannot be opened as a durable-mp store: {error}") from None
+        raise UsageError(
+            f"--store {store} cannot be opened as a durable-mp store: {error}"
+        ) from None
 
 
 def show_history(args: argparse.Namespace) -> int:
@@ -68,12 +75,22 @@ def list_executions(args: argparse.Namespace) -> int:
     service = open_existing_store(args.store)
     records = service.list_executions()
     if args.json:
-        print(json.dumps([
-            {"Name": r.name, "Status": r.status, "FunctionName": r.function_name,
-             "DurableExecutionArn": r.arn, "StartTimestamp": _iso(r.start_timestamp),
-             "EndTimestamp": _iso(r.end_timestamp)}
-            for r in records
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "Name": r.name,
+                        "Status": r.status,
+                        "FunctionName": r.function_name,
+                        "DurableExecutionArn": r.arn,
+                        "StartTimestamp": _iso(r.start_timestamp),
+                        "EndTimestamp": _iso(r.end_timestamp),
+                    }
+                    for r in records
+                ],
+                indent=2,
+            )
+        )
         return EXIT_SUCCEEDED
     if not records:
         print(f"no executions in {args.store}", file=sys.stderr)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from durable_mp.__about__ import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1

@@ -11,8 +11,10 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class Progress:
@@ -32,7 +34,9 @@ class Progress:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         if live:
-            self._ticker = threading.Thread(target=self._tick, name="durable-mp-progress", daemon=True)
+            self._ticker = threading.Thread(
+                target=self._tick, name="durable-mp-progress", daemon=True
+            )
             self._ticker.start()
 
     # -- events -------------------------------------------------------------------------
@@ -67,7 +71,9 @@ class Progress:
                 line = f"wait {label}: {seconds} s"
             elif kind in ("WaitSucceeded", "WaitCancelled"):
                 self._waiting.pop(op_id, None)
-                line = f"wait {label} done" if kind == "WaitSucceeded" else f"wait {label} cancelled"
+                line = (
+                    f"wait {label} done" if kind == "WaitSucceeded" else f"wait {label} cancelled"
+                )
             elif kind in ("ContextStarted", "ContextSucceeded", "ContextFailed"):
                 verb = kind.removeprefix("Context").lower()
                 line = f"context {label} {verb}"

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.config import STEP_EXECUTORS
 from durable_mp.cli.main import EXIT_FAILED, EXIT_SUCCEEDED, UsageError
 from durable_mp.cli.progress import OperationFormatter, Progress, ProgressLogHandler
 from durable_mp.cli.targets import TargetError, load_target
+from durable_mp.config import STEP_EXECUTORS
 
 if TYPE_CHECKING:
     from durable_mp.local import ExecutionRecord, LocalService
@@ -43,26 +43,51 @@ def add_parser(commands: Any) -> None:
         help="run a durable handler to completion on the embedded service",
         description=__doc__,
     )
-    parser.add_argument("target", metavar="TARGET",
-                        help="path/to/file.py:function or package.module:function")
+    parser.add_argument(
+        "target", metavar="TARGET", help="path/to/file.py:function or package.module:function"
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="JSON", help="the execution's input, as JSON")
     source.add_argument("--input-file", metavar="PATH", help="read the input (JSON) from a file")
-    parser.add_argument("--store", metavar="PATH",
-                        help="SQLite file that makes the run durable (default: in memory)")
-    parser.add_argument("--name", metavar="NAME",
-                        help="execution name (letters, digits, - and _); with --store, "
-                        "defaults to one derived from TARGET and the input")
-    parser.add_argument("--executor", choices=STEP_EXECUTORS,
-                        help="where step bodies run (default: the handler's choice, else process)")
-    parser.add_argument("--workers", type=positive_int, metavar="N",
-                        help="worker processes for process-mode steps (default: usable CPUs)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the Lambda output object as the last line of stdout")
-    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
-                        help="DEBUG also shows active-context hand-offs (default: INFO)")
-    parser.add_argument("--fast-forward", action="store_true",
-                        help="fire waits and retry timers at once instead of sleeping (testing)")
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        help="SQLite file that makes the run durable (default: in memory)",
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="execution name (letters, digits, - and _); with --store, "
+        "defaults to one derived from TARGET and the input",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=STEP_EXECUTORS,
+        help="where step bodies run (default: the handler's choice, else process)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="worker processes for process-mode steps (default: usable CPUs)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the Lambda output object as the last line of stdout",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="DEBUG also shows active-context hand-offs (default: INFO)",
+    )
+    parser.add_argument(
+        "--fast-forward",
+        action="store_true",
+        help="fire waits and retry timers at once instead of sleeping (testing)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -80,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         name = _execution_name(args, target.spec, input_payload)
         function_name = target.function_name
-        runner = LocalRunner(service, {function_name: target.lambda_handler},
-                             fast_forward=args.fast_forward)
+        runner = LocalRunner(
+            service, {function_name: target.lambda_handler}, fast_forward=args.fast_forward
+        )
         existing = service.find_execution(name) if name else None
         if existing is not None:
             _check_same_execution(existing, function_name, input_payload, args)
@@ -90,15 +116,23 @@ def run(args: argparse.Namespace) -> int:
                 progress.write_line(f"resuming execution {existing.name} from {args.store}")
         else:
             arn = runner.start(function_name, input_payload, name=name)
-        service.add_listener(lambda event_arn, event: event_arn == arn and progress.on_event(event))
+
+        def show(event_arn: str, event: dict[str, Any]) -> None:
+            if event_arn == arn:
+                progress.on_event(event)
+
+        service.add_listener(show)
         record = service.get_execution(arn)
         if record.status == "RUNNING":
             try:
                 record = runner.drive(arn)
             except KeyboardInterrupt:
                 progress.close()
-                hint = (f"run the same command again to resume" if args.store
-                        else "the execution was in memory; use --store to make runs resumable")
+                hint = (
+                    "run the same command again to resume"
+                    if args.store
+                    else "the execution was in memory; use --store to make runs resumable"
+                )
                 print(f"durable-mp run: interrupted; {hint}", file=sys.stderr)
                 return 130
         else:
@@ -125,7 +159,9 @@ def _read_input(args: argparse.Namespace) -> str | None:
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
-        raise UsageError(f"{origin} is not valid JSON ({error}); quote strings, e.g. '\"World\"'") from None
+        raise UsageError(
+            f"{origin} is not valid JSON ({error}); quote strings, e.g. '\"World\"'"
+        ) from None
     return text
 
 
@@ -136,13 +172,17 @@ def _open_service(store: str | None) -> LocalService:
         return LocalService()
     path = Path(store)
     if path.is_dir():
-        raise UsageError(f"--store {store} is a directory; give a file path such as {store}/runs.db")
+        raise UsageError(
+            f"--store {store} is a directory; give a file path such as {store}/runs.db"
+        )
     if not path.parent.exists():
         raise UsageError(f"--store {store}: directory {path.parent} does not exist")
     try:
         return LocalService(path)
     except Exception as error:
-        raise UsageError(f"--store {store} cannot be opened as a durable-mp store: {error}") from None
+        raise UsageError(
+            f"--store {store} cannot be opened as a durable-mp store: {error}"
+        ) from None
 
 
 def _execution_name(args: argparse.Namespace, spec: str, input_payload: str | None) -> str | None:
@@ -210,7 +250,9 @@ def _report(record: ExecutionRecord, args: argparse.Namespace) -> int:
         summary += f": {error.get('ErrorType', 'Error')}: {error.get('ErrorMessage', '')}"
     print(summary, file=sys.stderr)
     if args.json:
-        output: dict[str, Any] = {"Status": "FAILED" if record.status == "FAILED" else record.status}
+        output: dict[str, Any] = {
+            "Status": "FAILED" if record.status == "FAILED" else record.status
+        }
         if error:
             output["Error"] = error
         print(json.dumps(output))

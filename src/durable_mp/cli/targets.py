@@ -13,13 +13,15 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from durable_mp.config import StepExecutorName
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from durable_mp.config import StepExecutorName
 
 
 class TargetError(Exception):
@@ -59,8 +61,11 @@ def load_target(
     module = _load_module(module_part)
     if not hasattr(module, attribute):
         names = sorted(
-            name for name, value in vars(module).items()
-            if callable(value) and not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+            name
+            for name, value in vars(module).items()
+            if callable(value)
+            and not name.startswith("_")
+            and getattr(value, "__module__", None) == module.__name__
         )
         hint = f"; it defines: {', '.join(names)}" if names else ""
         raise TargetError(f"{module_part} has no attribute '{attribute}'{hint}")
@@ -116,8 +121,8 @@ def _as_lambda_handler(
     step_executor: StepExecutorName | None,
     workers: int | None,
 ) -> Callable[[Any, Any], dict[str, Any]]:
-    from durable_mp.execution import _decorate
     from durable_mp.engine.scope import InvocationSettings
+    from durable_mp.execution import _decorate
 
     user_function = getattr(obj, "__durable_handler__", None)
     settings: InvocationSettings = getattr(obj, "__durable_settings__", InvocationSettings())

@@ -8,10 +8,13 @@ because pools reuse threads and users name them as they like.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _serial = itertools.count(1)
 

@@ -48,12 +48,14 @@ def run_child(
     replay_children = bool(op and op.context_details and op.context_details.replay_children)
 
     if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-        payload = op.result
-        return None if payload is None else deserialize(serdes, payload, identifier.operation_id, arn)  # type: ignore[return-value]
-    if op is not None and op.status is OperationStatus.FAILED:
-        (op.error or ErrorObject.from_message(f"{identifier.label} failed")).raise_as_operation_error(
-            ChildContextError
+        stored = op.result
+        replayed: Any = (
+            None if stored is None else deserialize(serdes, stored, identifier.operation_id, arn)
         )
+        return replayed  # type: ignore[no-any-return]
+    if op is not None and op.status is OperationStatus.FAILED:
+        failure = op.error or ErrorObject.from_message(f"{identifier.label} failed")
+        failure.raise_as_operation_error(ChildContextError)
     if op is None and not is_virtual:
         scope.batcher.checkpoint_async(identifier.update(OperationAction.START))
 
@@ -61,7 +63,9 @@ def run_child(
     try:
         raw = func(child)
         payload = serialize(serdes, raw, identifier.operation_id, arn)
-        value: Any = None if payload is None else deserialize(serdes, payload, identifier.operation_id, arn)
+        value: Any = (
+            None if payload is None else deserialize(serdes, payload, identifier.operation_id, arn)
+        )
         if is_virtual or replay_children:
             return value  # type: ignore[no-any-return]
         checkpointed, replay = payload, False

@@ -32,7 +32,9 @@ def error_object_for(error: BaseException, trace: list[str] | None = None) -> Er
         message = message[:_MAX_MESSAGE_CHARS] + " ... [truncated]"
     result = ErrorObject(message, base.type, base.data, stack)
     while _size(result) > _BUDGET and result.stack_trace:
-        result = ErrorObject(result.message, result.type, result.data, result.stack_trace[1:] or None)
+        result = ErrorObject(
+            result.message, result.type, result.data, result.stack_trace[1:] or None
+        )
     if _size(result) > _BUDGET and result.data:
         result = ErrorObject(result.message, result.type, None, result.stack_trace)
     return result

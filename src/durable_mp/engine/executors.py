@@ -11,17 +11,17 @@ import concurrent.futures
 import functools
 import logging
 import os
-import threading
 import traceback
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.config import STEP_EXECUTORS, StepExecutorName, validate_executor
-from durable_mp.engine.step_body import ForwardingLogger, run_step_body
+from durable_mp.engine.step_body import ForwardingLogger, StepBodyCall, run_step_body
 from durable_mp.exceptions import StepPicklingError, StepTimeoutError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from durable_mp.serdes import SerDes
     from durable_mp.types import StepContext
 
@@ -69,12 +69,21 @@ class StepExecutor(Protocol):
     def run(self, job: StepJob) -> StepOutcome: ...
 
 
+def _body_call(job: StepJob, step_logger: Any) -> StepBodyCall:
+    return StepBodyCall(
+        job.func,
+        job.attempt,
+        step_logger,
+        job.serdes,
+        job.operation_id,
+        job.durable_execution_arn,
+        job.label,
+    )
+
+
 def _call_body(job: StepJob) -> StepOutcome:
     try:
-        payload = run_step_body(
-            job.func, job.attempt, job.step_logger, job.serdes, job.operation_id,
-            job.durable_execution_arn, job.label,
-        )
+        payload = run_step_body(_body_call(job, job.step_logger))
     except Exception as error:
         return StepOutcome(error=error, traceback=traceback.format_exception(error))
     return StepOutcome(payload=payload)
@@ -152,12 +161,7 @@ class ProcessExecutor:
 
         from durable_mp.workers import Job, default_pool
 
-        body_logger = ForwardingLogger(job.log_fields)
-        call = (
-            run_step_body,
-            (job.func, job.attempt, body_logger, job.serdes, job.operation_id,
-             job.durable_execution_arn, job.label),
-        )
+        call = (run_step_body, (_body_call(job, ForwardingLogger(job.log_fields)),))
         try:
             payload = cloudpickle.dumps(call)
         except Exception as error:
@@ -238,9 +242,13 @@ def _references(obj: Any) -> list[tuple[str, Any]]:
 
 # -- choosing an executor ---------------------------------------------------------------
 
-_lock = threading.Lock()
-_thread_executor: ThreadExecutor | None = None
 _inline_executor = InlineExecutor()
+
+
+@functools.cache
+def _shared_thread_executor() -> ThreadExecutor:
+    """One thread pool per process, created on first use (cache makes it a singleton)."""
+    return ThreadExecutor()
 
 
 def executor_from_environment() -> StepExecutorName | None:
@@ -250,23 +258,17 @@ def executor_from_environment() -> StepExecutorName | None:
     return validate_executor(value.strip().lower(), EXECUTOR_ENV)
 
 
-def resolve_executor_name(
-    step_choice: str | None, handler_choice: str | None
-) -> StepExecutorName:
+def resolve_executor_name(step_choice: str | None, handler_choice: str | None) -> StepExecutorName:
     """StepConfig, then the handler's ``step_executor``, then the environment, then process."""
     chosen = validate_executor(step_choice) or validate_executor(handler_choice, "step_executor")
     return chosen or executor_from_environment() or DEFAULT_EXECUTOR
 
 
 def get_executor(name: StepExecutorName, workers: int | None = None) -> StepExecutor:
-    global _thread_executor
     if name == "inline":
         return _inline_executor
     if name == "thread":
-        with _lock:
-            if _thread_executor is None:
-                _thread_executor = ThreadExecutor()
-            return _thread_executor
+        return _shared_thread_executor()
     if name == "process":
         return ProcessExecutor(workers)
     raise AssertionError(f"unknown executor {name!r}; expected one of {STEP_EXECUTORS}")

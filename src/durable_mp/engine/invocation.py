@@ -120,7 +120,7 @@ def _load_remaining_pages(
 
 
 def _input_event(manager: ExecutionManager, arn: str) -> Any:
-    execution = manager.get(arn.split("/")[-1])
+    execution = manager.get(arn.rsplit("/", maxsplit=1)[-1])
     if execution is None or execution.operation_type is not OperationType.EXECUTION:
         return {}
     payload = execution.execution_details.input_payload if execution.execution_details else None
@@ -173,8 +173,9 @@ def _run_handler(
 def _succeeded(serialized: str, scope: ExecutionScope) -> Output:
     if len(serialized) <= LAMBDA_RESPONSE_SIZE_LIMIT:
         return DurableExecutionInvocationOutput.create_succeeded(serialized).to_dict()
-    logger.debug("Result of %d bytes exceeds the Lambda response limit; checkpointing it",
-                 len(serialized))
+    logger.debug(
+        "Result of %d bytes exceeds the Lambda response limit; checkpointing it", len(serialized)
+    )
     scope.batcher.checkpoint(
         OperationUpdate(
             operation_id=_execution_result_id(),

@@ -109,8 +109,7 @@ class ExecutionManager:
     def has_prior_operations(self) -> bool:
         with self._lock:
             return any(
-                op.operation_type is not OperationType.EXECUTION
-                for op in self._operations.values()
+                op.operation_type is not OperationType.EXECUTION for op in self._operations.values()
             )
 
     def operations(self) -> list[Operation]:

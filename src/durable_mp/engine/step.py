@@ -122,7 +122,9 @@ class _Step:
         if payload is None:
             return None
         return deserialize(
-            self.config.serdes, payload, self.identifier.operation_id,
+            self.config.serdes,
+            payload,
+            self.identifier.operation_id,
             self.scope.durable_execution_arn,
         )
 
@@ -139,8 +141,9 @@ class _Step:
                 due = details.next_attempt_timestamp if details else None
                 manager.wait_for_operation(
                     identifier.operation_id,
-                    lambda current: current is not None
-                    and current.status is not OperationStatus.PENDING,
+                    lambda current: (
+                        current is not None and current.status is not OperationStatus.PENDING
+                    ),
                     wake_at=due.timestamp() if due else None,
                 )
                 continue
@@ -221,9 +224,7 @@ class _Step:
         self.scope.batcher.checkpoint(self.identifier.update(OperationAction.FAIL, error=failure))
         failure.raise_as_operation_error(StepError)
 
-    def _handle_failure(
-        self, error: BaseException, attempt: int, trace: list[str] | None
-    ) -> None:
+    def _handle_failure(self, error: BaseException, attempt: int, trace: list[str] | None) -> None:
         """RETRY (and return, to wait for READY) or FAIL (and raise StepError)."""
         if isinstance(error, RetryableSerDesError | ExecutionError) or not isinstance(
             error, Exception

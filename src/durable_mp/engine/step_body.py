@@ -10,29 +10,35 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from durable_mp.engine.activity import inside_step_body
 from durable_mp.serdes import SerDes, serialize
 from durable_mp.types import LoggerInterface, StepContext
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
-def run_step_body(
-    func: Callable[[StepContext], Any],
-    attempt: int,
-    step_logger: LoggerInterface,
-    serdes: SerDes[Any] | None,
-    operation_id: str,
-    durable_execution_arn: str,
-    label: str,
-) -> str | None:
+
+@dataclass(frozen=True)
+class StepBodyCall:
+    """Everything one attempt of a step body needs, wherever it runs."""
+
+    func: Callable[[StepContext], Any]
+    attempt: int
+    step_logger: LoggerInterface
+    serdes: SerDes[Any] | None
+    operation_id: str
+    durable_execution_arn: str
+    label: str
+
+
+def run_step_body(call: StepBodyCall) -> str | None:
     """Run one attempt of a step body and return its serialized result."""
-    with inside_step_body(label):
-        result = func(StepContext(logger=step_logger, attempt=attempt))
-    if result is None and serdes is None:
-        return None
-    return serialize(serdes, result, operation_id, durable_execution_arn)
+    with inside_step_body(call.label):
+        result = call.func(StepContext(logger=call.step_logger, attempt=call.attempt))
+    return serialize(call.serdes, result, call.operation_id, call.durable_execution_arn)
 
 
 class ForwardingLogger:
@@ -44,8 +50,14 @@ class ForwardingLogger:
     def __init__(self, extra: Mapping[str, object]) -> None:
         self._extra = dict(extra)
 
-    def _emit(self, level: int, msg: object, args: tuple[object, ...],
-              extra: Mapping[str, object] | None, with_traceback: bool = False) -> None:
+    def _emit(
+        self,
+        level: int,
+        msg: object,
+        args: tuple[object, ...],
+        extra: Mapping[str, object] | None,
+        with_traceback: bool = False,
+    ) -> None:
         from durable_mp.workers.channel import in_worker, send_to_parent
 
         text = str(msg) % args if args else str(msg)
@@ -66,16 +78,22 @@ class ForwardingLogger:
     def info(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
         self._emit(logging.INFO, msg, args, extra)
 
-    def warning(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
+    def warning(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None:
         self._emit(logging.WARNING, msg, args, extra)
 
     def error(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
         self._emit(logging.ERROR, msg, args, extra)
 
-    def exception(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
+    def exception(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None:
         self._emit(logging.ERROR, msg, args, extra, with_traceback=True)
 
-    def critical(self, msg: object, *args: object, extra: Mapping[str, object] | None = None) -> None:
+    def critical(
+        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
+    ) -> None:
         self._emit(logging.CRITICAL, msg, args, extra)
 
 
