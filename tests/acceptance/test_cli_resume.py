@@ -42,7 +42,7 @@ JOB = textwrap.dedent(
 
 
 def cli(*args):
-    return [sys.executable, "-m", "durable_mp.cli.main", *args]
+    return [sys.executable, "-m", "durable_mp", *args]
 
 
 def lines(path):

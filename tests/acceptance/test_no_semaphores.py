@@ -39,7 +39,7 @@ def test_process_mode_without_semaphores(tmp_path):
     job = tmp_path / "job.py"
     job.write_text(JOB)
     result = subprocess.run(
-        [sys.executable, "-m", "durable_mp.cli.main", "run", f"{job}:handler", "--json"],
+        [sys.executable, "-m", "durable_mp", "run", f"{job}:handler", "--json"],
         env=env,
         capture_output=True,
         text=True,

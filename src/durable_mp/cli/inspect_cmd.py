@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.cli.main import EXIT_SUCCEEDED, UsageError
+from durable_mp.cli.common import EXIT_SUCCEEDED, UsageError
 
 if TYPE_CHECKING:
     import argparse

@@ -11,17 +11,10 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from durable_mp.__about__ import __version__
+from durable_mp.cli.common import EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-EXIT_SUCCEEDED = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """A mistake in how the command was called; the message says what to fix."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.cli.main import EXIT_FAILED, EXIT_SUCCEEDED, UsageError
+from durable_mp.cli.common import EXIT_FAILED, EXIT_SUCCEEDED, UsageError
 from durable_mp.cli.progress import OperationFormatter, Progress, ProgressLogHandler
 from durable_mp.cli.targets import TargetError, load_target
 from durable_mp.config import STEP_EXECUTORS
@@ -108,6 +108,13 @@ def run(args: argparse.Namespace) -> int:
         runner = LocalRunner(
             service, {function_name: target.lambda_handler}, fast_forward=args.fast_forward
         )
+        main_arn: list[str] = []
+
+        def show(event_arn: str, event: dict[str, Any]) -> None:
+            if not main_arn or event_arn == main_arn[0]:
+                progress.on_event(event)
+
+        service.add_listener(show)
         existing = service.find_execution(name) if name else None
         if existing is not None:
             _check_same_execution(existing, function_name, input_payload, args)
@@ -116,12 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.write_line(f"resuming execution {existing.name} from {args.store}")
         else:
             arn = runner.start(function_name, input_payload, name=name)
-
-        def show(event_arn: str, event: dict[str, Any]) -> None:
-            if event_arn == arn:
-                progress.on_event(event)
-
-        service.add_listener(show)
+        main_arn.append(arn)
         record = service.get_execution(arn)
         if record.status == "RUNNING":
             try:
