@@ -59,6 +59,11 @@ if TYPE_CHECKING:
     from durable_mp.execution import (
         durable_execution,
     )
+    from durable_mp.futures import (
+        DurableFuture,
+        all_of,
+        any_of,
+    )
     from durable_mp.retries import (
         RetryDecision,
         RetryPresets,
@@ -138,6 +143,9 @@ _LAZY: dict[str, str] = {
     "create_retry_strategy": "durable_mp.retries",
     "create_wait_strategy": "durable_mp.waits",
     "durable_execution": "durable_mp.execution",
+    "DurableFuture": "durable_mp.futures",
+    "all_of": "durable_mp.futures",
+    "any_of": "durable_mp.futures",
     "durable_step": "durable_mp.context",
     "durable_with_child_context": "durable_mp.context",
     "with_retry": "durable_mp.retries",
@@ -167,6 +175,7 @@ __all__ = [
     "ChildContextError",
     "DurableContext",
     "DurableExecutionsError",
+    "DurableFuture",
     "DurableOperationError",
     "Duration",
     "ExecutionError",
@@ -207,6 +216,8 @@ __all__ = [
     "WorkerCrashedError",
     "WorkerPoolError",
     "__version__",
+    "all_of",
+    "any_of",
     "create_retry_strategy",
     "create_wait_strategy",
     "durable_execution",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from durable_mp.config import ChildConfig, Duration, StepConfig
     from durable_mp.engine.scope import ExecutionScope
+    from durable_mp.futures import DurableFuture
     from durable_mp.types import LoggerInterface, StepContext
 
 T = TypeVar("T")
@@ -123,6 +124,42 @@ class DurableContext:
         )
         with self._replay_aware(identifier):
             return run_step(self, identifier, func, config)
+
+    def step_async(
+        self,
+        func: Callable[[StepContext], T],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> DurableFuture[T]:
+        """Start a step and return at once; ``.result()`` waits for it.
+
+        The step runs concurrently with the caller (its body in a worker process by
+        default). A future of a step that completed in an earlier invocation resolves
+        from the checkpoint without running anything.
+        """
+        from durable_mp.config import StepConfig
+        from durable_mp.engine.step import start_step
+
+        self._refuse_inside_step("step_async")
+        config = config or StepConfig()
+        identifier = self._allocate(
+            OperationType.STEP,
+            config.sub_type or OperationSubType.STEP.value,
+            name or getattr(func, "_original_name", None),
+        )
+        with self._replay_aware(identifier):
+            return start_step(self, identifier, func, config)
+
+    def wait_async(self, duration: Duration, name: str | None = None) -> DurableFuture[None]:
+        """Start a durable wait and return at once; ``.result()`` returns when it elapses."""
+        from durable_mp.engine.wait import start_wait
+
+        self._refuse_inside_step("wait_async")
+        if duration.to_seconds() < 1:
+            raise ValidationError("duration must be at least 1 second")
+        identifier = self._allocate(OperationType.WAIT, OperationSubType.WAIT.value, name)
+        with self._replay_aware(identifier):
+            return start_wait(self, identifier, duration.to_seconds())
 
     def wait(self, duration: Duration, name: str | None = None) -> None:
         """Pause the execution durably; no compute is billed while it suspends."""

@@ -41,6 +41,7 @@ def durable_execution(
     boto3_client: Any = None,
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
+    max_workers: int | None = None,
 ) -> Callable[[UserHandler], LambdaHandler]: ...
 
 
@@ -50,6 +51,7 @@ def durable_execution(
     boto3_client: Any = None,
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
+    max_workers: int | None = None,
 ) -> LambdaHandler | Callable[[UserHandler], LambdaHandler]:
     """Make ``func(event, ctx)`` a durable Lambda handler.
 
@@ -60,11 +62,16 @@ def durable_execution(
             ``"process"`` (default), ``"thread"`` or ``"inline"``.
         workers: worker processes in the pool (default: the CPUs this process may use;
             on Lambda, the vCPUs its memory size buys).
+        max_workers: hard cap on worker processes, counting the extra ones started while
+            step bodies wait on other operations (default ``max(4 * workers,
+            workers + 8)``, or ``DURABLE_MP_MAX_WORKERS``). Hitting it fails the step with
+            ``WorkerPoolError`` instead of hanging.
     """
     validate_executor(step_executor, "step_executor")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValidationError(f"workers must be a positive integer, got {workers!r}")
-    settings = InvocationSettings(step_executor, workers, boto3_client)
+    for label, value in (("workers", workers), ("max_workers", max_workers)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValidationError(f"{label} must be a positive integer, got {value!r}")
+    settings = InvocationSettings(step_executor, workers, boto3_client, max_workers)
     if func is None:
         return functools.partial(_decorate, settings=settings)
     return _decorate(func, settings=settings)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.config import STEP_EXECUTORS, StepExecutorName, validate_executor
 from durable_mp.engine.step_body import ForwardingLogger, StepBodyCall, run_step_body
-from durable_mp.exceptions import StepPicklingError, StepTimeoutError
+from durable_mp.exceptions import StepPicklingError, StepTimeoutError, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXECUTOR_ENV = "DURABLE_MP_STEP_EXECUTOR"
+MAX_WORKERS_ENV = "DURABLE_MP_MAX_WORKERS"
 DEFAULT_EXECUTOR: StepExecutorName = "process"
 
 
@@ -153,13 +154,14 @@ class ProcessExecutor:
 
     name: StepExecutorName = "process"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, max_workers: int | None = None) -> None:
         self._workers = workers
+        self._max_workers = max_workers
 
     def run(self, job: StepJob) -> StepOutcome:
         import cloudpickle
 
-        from durable_mp.workers import Job, default_pool
+        from durable_mp.workers import Job
 
         call = (run_step_body, (_body_call(job, ForwardingLogger(job.log_fields)),))
         try:
@@ -181,7 +183,7 @@ class ProcessExecutor:
             on_message=on_message,
             on_request=job.on_request,
         )
-        result = default_pool(self._workers).submit(pool_job).result()
+        result = worker_pool(self._workers, self._max_workers).submit(pool_job).result()
         if result.ok:
             return StepOutcome(payload=result.value)
         assert result.error is not None
@@ -264,11 +266,29 @@ def resolve_executor_name(step_choice: str | None, handler_choice: str | None) -
     return chosen or executor_from_environment() or DEFAULT_EXECUTOR
 
 
-def get_executor(name: StepExecutorName, workers: int | None = None) -> StepExecutor:
+def worker_pool(workers: int | None, max_workers: int | None) -> Any:
+    """The process-wide pool with this handler's sizes (env var for the cap)."""
+    from durable_mp.workers import default_pool
+
+    if max_workers is None:
+        value = os.environ.get(MAX_WORKERS_ENV, "").strip()
+        if value:
+            try:
+                max_workers = int(value)
+            except ValueError:
+                raise ValidationError(
+                    f"{MAX_WORKERS_ENV}={value!r} is not a whole number of worker processes"
+                ) from None
+    return default_pool(workers, max_workers)
+
+
+def get_executor(
+    name: StepExecutorName, workers: int | None = None, max_workers: int | None = None
+) -> StepExecutor:
     if name == "inline":
         return _inline_executor
     if name == "thread":
         return _shared_thread_executor()
     if name == "process":
-        return ProcessExecutor(workers)
+        return ProcessExecutor(workers, max_workers)
     raise AssertionError(f"unknown executor {name!r}; expected one of {STEP_EXECUTORS}")

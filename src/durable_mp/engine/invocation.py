@@ -49,6 +49,10 @@ logger = logging.getLogger(__name__)
 
 Output = dict[str, Any]
 
+# Operations started asynchronously and never awaited still finish (and checkpoint) before
+# the invocation answers; this bounds how long a stuck one can hold it.
+_TASK_JOIN_SECONDS = 600.0
+
 
 def run_invocation(
     handler: Callable[[Any, DurableContext], Any],
@@ -80,9 +84,14 @@ def run_invocation(
     batcher.start()
     try:
         with acting_as(root):
-            return _run_handler(handler, input_event, root_context, scope)
+            return _run_handler(handler, input_event, root_context, scope, root)
     finally:
-        manager.finish()
+        manager.finish(root)
+        if not scope.tasks.join(timeout=_TASK_JOIN_SECONDS):
+            logger.warning(
+                "Some asynchronous operations were still running at the end of "
+                "the invocation; their results are lost for this invocation"
+            )
         batcher.stop()
 
 
@@ -139,11 +148,12 @@ def _run_handler(
     input_event: Any,
     root_context: DurableContext,
     scope: ExecutionScope,
+    root: ActiveContext,
 ) -> Output:
     try:
         result = handler(input_event, root_context)
-        scope.manager.finish()
         scope.manager.raise_if_stopped()
+        scope.manager.finish(root)
         serialized = json.dumps(result)
         return _succeeded(serialized, scope)
     except SuspendExecution:

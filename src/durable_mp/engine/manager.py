@@ -1,19 +1,22 @@
 """The ExecutionManager: operations by id, active-context accounting, suspension.
 
 The execution may suspend (the invocation returns PENDING) exactly when no context is
-active and some context waits on the service. Three orderings keep the count honest
+active and something waits on the service. Three orderings keep the count honest
 (DESIGN.md rule 4):
 
 1. a context is registered active *before* its work is submitted
    (callers use :meth:`hand_off` or :meth:`register` before starting work);
 2. "is it already there?" and "attach my wake-up" happen under one lock
-   (:meth:`wait_for_operation`, :meth:`wait_for_completion`);
+   (:meth:`wait_for_operation`, :meth:`wait_for_any`, :meth:`notify_when_done`);
 3. whoever satisfies a waiter re-registers the waiter's context before waking it, and a
    completing context deregisters only afterwards (:meth:`apply_operations`,
    :meth:`complete`).
 
-When the count reaches zero with nobody waiting on the service, nothing can ever make
+When the count reaches zero with nothing waiting on the service, nothing can ever make
 progress: that is :class:`InternalInvariantError`, never a silent PENDING.
+
+Callbacks that leave the manager (replies to worker processes) run after the lock is
+released, never under it, so they may take other locks.
 """
 
 from __future__ import annotations
@@ -21,37 +24,53 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from durable_mp.engine.activity import ActiveContext, current_context
-from durable_mp.exceptions import InternalInvariantError, SuspendExecution
+from durable_mp.exceptions import (
+    InternalInvariantError,
+    OrphanedChildException,
+    SuspendExecution,
+)
 from durable_mp.lambda_service import Operation, OperationType
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 OperationPredicate = Callable[[Operation | None], bool]
+Deferred = list[Callable[[], None]]
+Outcome = Callable[[Any, BaseException | None], None]
 
 
 class _Waiter:
-    """One blocked context; resolved exactly once with a value or an exception."""
+    """One waiting context, settled exactly once (it may wait on several things)."""
 
-    __slots__ = ("_event", "context", "error", "value")
+    __slots__ = ("context", "error", "settled", "value")
 
     def __init__(self, context: ActiveContext) -> None:
         self.context = context
-        self._event = threading.Event()
+        self.settled = False
         self.value: Any = None
         self.error: BaseException | None = None
 
-    def resolve(self, value: Any) -> None:
-        self.value = value
-        self._event.set()
+    def settle(self, value: Any, error: BaseException | None, deferred: Deferred) -> None:
+        self.settled, self.value, self.error = True, value, error
 
-    def fail(self, error: BaseException) -> None:
-        self.error = error
+
+class _BlockingWaiter(_Waiter):
+    """A thread blocked in the manager."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, context: ActiveContext) -> None:
+        super().__init__(context)
+        self._event = threading.Event()
+
+    def settle(self, value: Any, error: BaseException | None, deferred: Deferred) -> None:
+        super().settle(value, error, deferred)
         self._event.set()
 
     def wait(self) -> Any:
@@ -59,6 +78,20 @@ class _Waiter:
         if self.error is not None:
             raise self.error
         return self.value
+
+
+class _CallbackWaiter(_Waiter):
+    """A context that waits without a thread (a step body waiting in a worker process)."""
+
+    __slots__ = ("_callback",)
+
+    def __init__(self, context: ActiveContext, callback: Outcome) -> None:
+        super().__init__(context)
+        self._callback = callback
+
+    def settle(self, value: Any, error: BaseException | None, deferred: Deferred) -> None:
+        super().settle(value, error, deferred)
+        deferred.append(lambda: self._callback(value, error))
 
 
 @dataclass(eq=False)
@@ -70,7 +103,6 @@ class Completion(Generic[T]):
     value: T | None = None
     error: BaseException | None = None
     _waiters: list[_Waiter] = field(default_factory=list)
-    _callbacks: list[Callable[[Completion[T]], None]] = field(default_factory=list)
 
     def outcome(self) -> T:
         if self.error is not None:
@@ -79,9 +111,11 @@ class Completion(Generic[T]):
 
 
 @dataclass
-class _OperationWatch:
+class _Watch:
+    """Something to do, under the lock, once the service reports a wanted state."""
+
     predicate: OperationPredicate
-    waiter: _Waiter
+    on_satisfied: Callable[[Operation, Deferred], None]
 
 
 class ExecutionManager:
@@ -92,13 +126,21 @@ class ExecutionManager:
         self._lock = threading.Lock()
         self._operations: dict[str, Operation] = {op.operation_id: op for op in operations}
         self._active: set[ActiveContext] = set()
-        self._watches: defaultdict[str, list[_OperationWatch]] = defaultdict(list)
+        self._watches: defaultdict[str, list[_Watch]] = defaultdict(list)
         self._service_waits = 0
-        self._completion_waiters: set[_Waiter] = set()
+        self._waiting: set[_Waiter] = set()
         self._stop_reason: BaseException | None = None
         self._finished = False
         self.stopped = threading.Event()
         self._refresh_hook: Callable[[float], None] | None = None
+
+    @contextmanager
+    def _critical(self) -> Iterator[Deferred]:
+        deferred: Deferred = []
+        with self._lock:
+            yield deferred
+        for call in deferred:
+            call()
 
     # -- operations ---------------------------------------------------------------------
 
@@ -117,32 +159,32 @@ class ExecutionManager:
             return list(self._operations.values())
 
     def apply_operations(self, operations: Iterable[Operation]) -> None:
-        """Merge operations from the service and wake the waiters they satisfy."""
-        with self._lock:
-            changed = []
+        """Merge operations from the service and satisfy the watches they fulfil."""
+        with self._critical() as deferred:
             for op in operations:
                 self._operations[op.operation_id] = op
-                changed.append(op)
-            for op in changed:
                 watches = self._watches.get(op.operation_id)
-                if not watches:
+                if not watches or self._stop_reason is not None:
                     continue
-                still_waiting = []
+                remaining = []
                 for watch in watches:
-                    if self._stop_reason is None and watch.predicate(op):
+                    if watch.predicate(op):
                         self._service_waits -= 1
-                        self._register_locked(watch.waiter.context)  # ordering 3
-                        watch.waiter.resolve(op)
+                        watch.on_satisfied(op, deferred)
                     else:
-                        still_waiting.append(watch)
-                if still_waiting:
-                    self._watches[op.operation_id] = still_waiting
+                        remaining.append(watch)
+                if remaining:
+                    self._watches[op.operation_id] = remaining
                 else:
                     del self._watches[op.operation_id]
 
     def set_refresh_hook(self, hook: Callable[[float], None] | None) -> None:
         """``hook(unix_time)`` asks the checkpoint thread to fetch new state at that time."""
         self._refresh_hook = hook
+
+    def _ask_refresh(self, wake_at: float | None) -> None:
+        if wake_at is not None and self._refresh_hook is not None and not self.stopped.is_set():
+            self._refresh_hook(wake_at)
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -151,19 +193,23 @@ class ExecutionManager:
         with self._lock:
             return len(self._active)
 
+    def active_names(self) -> list[str]:
+        with self._lock:
+            return sorted(context.name for context in self._active)
+
     def register(self, context: ActiveContext) -> None:
         with self._lock:
             self._register_locked(context)
 
     def deregister(self, context: ActiveContext) -> None:
-        with self._lock:
-            self._deregister_locked(context)
+        with self._critical() as deferred:
+            self._deregister_locked(context, deferred)
 
     def hand_off(self, to: ActiveContext, from_: ActiveContext) -> None:
         """Make ``to`` active, then ``from_`` inactive, so the count never touches zero."""
-        with self._lock:
+        with self._critical() as deferred:
             self._register_locked(to)
-            self._deregister_locked(from_)
+            self._deregister_locked(from_, deferred)
 
     def _register_locked(self, context: ActiveContext) -> None:
         if context in self._active or self._stop_reason is not None:
@@ -176,7 +222,7 @@ class ExecutionManager:
                 len(self._active),
             )
 
-    def _deregister_locked(self, context: ActiveContext) -> None:
+    def _deregister_locked(self, context: ActiveContext, deferred: Deferred) -> None:
         if context not in self._active or self._stop_reason is not None:
             return
         self._active.discard(context)
@@ -186,16 +232,24 @@ class ExecutionManager:
                 context.name,
                 len(self._active),
             )
-        if not self._active and not self._finished and self._stop_reason is None:
-            self._on_idle_locked()
+        if not self._active:
+            self._on_idle_locked(deferred)
 
-    def _on_idle_locked(self) -> None:
+    def _on_idle_locked(self, deferred: Deferred) -> None:
+        if self._finished:
+            # The handler returned; what still waits belongs to work nobody awaits.
+            self._stop_locked(
+                OrphanedChildException("The handler has already returned.", ""), deferred
+            )
+            return
         if self._service_waits > 0:
             logger.debug(
                 "No active context and %d wait(s) on the service: suspending",
                 self._service_waits,
             )
-            self._stop_locked(SuspendExecution("No active context; waiting on the service."))
+            self._stop_locked(
+                SuspendExecution("No active context; waiting on the service."), deferred
+            )
             return
         self._stop_locked(
             InternalInvariantError(
@@ -204,10 +258,21 @@ class ExecutionManager:
                 "progress. This is a bug in durable-mp or a future awaited outside the "
                 "execution that created it; please report it with the DEBUG log of "
                 "'durable_mp.engine.manager'."
-            )
+            ),
+            deferred,
         )
 
-    # -- waiting ------------------------------------------------------------------------
+    def _settle_locked(
+        self, waiter: _Waiter, value: Any, error: BaseException | None, deferred: Deferred
+    ) -> None:
+        """Wake one waiter; its context becomes active first (ordering 3)."""
+        if waiter.settled:
+            return
+        self._waiting.discard(waiter)
+        self._register_locked(waiter.context)
+        waiter.settle(value, error, deferred)
+
+    # -- waiting on the service -----------------------------------------------------------
 
     def wait_for_operation(
         self,
@@ -224,33 +289,110 @@ class ExecutionManager:
         then in case other contexts keep the invocation alive.
         """
         context = self._require_context()
-        with self._lock:
+        with self._critical() as deferred:
             self._raise_if_stopped_locked()
             op = self._operations.get(operation_id)
             if predicate(op):
                 return op  # type: ignore[return-value]
-            waiter = _Waiter(context)
-            self._watches[operation_id].append(_OperationWatch(predicate, waiter))
+            waiter = _BlockingWaiter(context)
+            self._waiting.add(waiter)
+
+            def satisfied(current: Operation, later: Deferred) -> None:
+                self._settle_locked(waiter, current, None, later)
+
+            self._watches[operation_id].append(_Watch(predicate, satisfied))
             self._service_waits += 1
-            self._deregister_locked(context)  # ordering 2: same critical section
-        if wake_at is not None and self._refresh_hook is not None and not self.stopped.is_set():
-            self._refresh_hook(wake_at)
+            self._deregister_locked(context, deferred)  # ordering 2: same critical section
+        self._ask_refresh(wake_at)
         result: Operation = waiter.wait()
         return result
 
-    def wait_for_completion(self, completion: Completion[T]) -> T:
-        """Block until an in-process completion resolves; the caller is inactive meanwhile."""
+    def complete_when(
+        self,
+        operation_id: str,
+        predicate: OperationPredicate,
+        completion: Completion[T],
+        value_of: Callable[[Operation], tuple[Any, BaseException | None]],
+        *,
+        wake_at: float | None = None,
+    ) -> None:
+        """Resolve ``completion`` once the service reports the wanted state (no thread).
+
+        While the watch is pending it counts as a wait on the service, so a context that
+        then waits for ``completion`` lets the invocation suspend.
+        """
+        with self._critical() as deferred:
+            if self._stop_reason is not None:
+                return
+            op = self._operations.get(operation_id)
+            if predicate(op):
+                value, error = value_of(op)  # type: ignore[arg-type]
+                self._complete_locked(completion, value, error, deferred)
+                return
+
+            def satisfied(current: Operation, later: Deferred) -> None:
+                value, error = value_of(current)
+                self._complete_locked(completion, value, error, later)
+
+            self._watches[operation_id].append(_Watch(predicate, satisfied))
+            self._service_waits += 1
+        self._ask_refresh(wake_at)
+
+    # -- waiting on in-process completions ------------------------------------------------
+
+    def wait_for_any(self, completions: Sequence[Completion[Any]]) -> Completion[Any]:
+        """Block until one of ``completions`` is done and return it.
+
+        Waiting on several counts as one inactive context, however many it watches.
+        """
         context = self._require_context()
-        with self._lock:
+        with self._critical() as deferred:
             self._raise_if_stopped_locked()
-            if completion.done:
-                return completion.outcome()
-            waiter = _Waiter(context)
-            completion._waiters.append(waiter)
-            self._completion_waiters.add(waiter)
-            self._deregister_locked(context)
-        waiter.wait()
-        return completion.outcome()
+            for completion in completions:
+                if completion.done:
+                    return completion
+            waiter = _BlockingWaiter(context)
+            self._waiting.add(waiter)
+            for completion in completions:
+                completion._waiters.append(waiter)
+            self._deregister_locked(context, deferred)
+        done: Completion[Any] = waiter.wait()
+        return done
+
+    def wait_for_completion(self, completion: Completion[T]) -> T:
+        """Block until ``completion`` resolves; the caller is inactive meanwhile."""
+        return self.wait_for_any([completion]).outcome()  # type: ignore[no-any-return]
+
+    def notify_when_done(
+        self, completions: Sequence[Completion[Any]], context: ActiveContext, callback: Outcome
+    ) -> None:
+        """Wait for the first of ``completions`` on behalf of ``context``, without a thread.
+
+        ``context`` is inactive until then; ``callback(value, error)`` of that completion
+        runs outside the lock -- or ``callback(None, stop_reason)`` if the invocation ends
+        first.
+        """
+        with self._critical() as deferred:
+            if self._stop_reason is not None:
+                reason = _fresh(self._stop_reason)
+                deferred.append(lambda: callback(None, reason))
+                return
+            done = next((completion for completion in completions if completion.done), None)
+            if done is not None:
+                deferred.append(lambda: callback(done.value, done.error))
+                return
+
+            def settled(done: Any, stopped: BaseException | None) -> None:
+                if stopped is not None:
+                    callback(None, stopped)
+                else:
+                    callback(done.value, done.error)
+
+            waiter = _CallbackWaiter(context, settled)
+            self._waiting.add(waiter)
+            for completion in completions:
+                completion._waiters.append(waiter)
+            self._deregister_locked(context, deferred)
 
     def complete(
         self,
@@ -261,34 +403,42 @@ class ExecutionManager:
         completing: ActiveContext | None = None,
     ) -> None:
         """Resolve ``completion``: waiters are re-registered, then ``completing`` leaves."""
-        with self._lock:
-            if completion.done:
-                return
-            completion.value, completion.error, completion.done = value, error, True
-            for waiter in completion._waiters:
-                self._completion_waiters.discard(waiter)
-                self._register_locked(waiter.context)  # ordering 3
-                waiter.resolve(None)
-            completion._waiters.clear()
-            callbacks = list(completion._callbacks)
-            completion._callbacks.clear()
+        with self._critical() as deferred:
+            self._complete_locked(completion, value, error, deferred)
             if completing is not None:
-                self._deregister_locked(completing)
-        for callback in callbacks:
-            callback(completion)
+                self._deregister_locked(completing, deferred)
+
+    def _complete_locked(
+        self,
+        completion: Completion[Any],
+        value: Any,
+        error: BaseException | None,
+        deferred: Deferred,
+    ) -> None:
+        if completion.done:
+            return
+        completion.value, completion.error, completion.done = value, error, True
+        for waiter in completion._waiters:
+            self._settle_locked(waiter, completion, None, deferred)  # ordering 3
+        completion._waiters.clear()
 
     # -- ending -------------------------------------------------------------------------
 
     def abort(self, error: BaseException) -> None:
         """Stop the invocation: every waiter, now and later, raises ``error``."""
-        with self._lock:
+        with self._critical() as deferred:
             if self._stop_reason is None:
-                self._stop_locked(error)
+                self._stop_locked(error, deferred)
 
-    def finish(self) -> None:
-        """The handler returned: an empty active set is now expected, not a deadlock."""
-        with self._lock:
+    def finish(self, root: ActiveContext) -> None:
+        """The handler returned: ``root`` leaves, and idleness now means "done".
+
+        Asynchronous operations still running may finish; those still waiting on the
+        service once nothing is active are released with OrphanedChildException.
+        """
+        with self._critical() as deferred:
             self._finished = True
+            self._deregister_locked(root, deferred)
 
     @property
     def stop_reason(self) -> BaseException | None:
@@ -303,16 +453,13 @@ class ExecutionManager:
         if self._stop_reason is not None:
             raise _fresh(self._stop_reason)
 
-    def _stop_locked(self, reason: BaseException) -> None:
+    def _stop_locked(self, reason: BaseException, deferred: Deferred) -> None:
         self._stop_reason = reason
-        for watches in self._watches.values():
-            for watch in watches:
-                watch.waiter.fail(_fresh(reason))
+        for waiter in list(self._waiting):
+            waiter.settle(None, _fresh(reason), deferred)
+        self._waiting.clear()
         self._watches.clear()
         self._service_waits = 0
-        for waiter in self._completion_waiters:
-            waiter.fail(_fresh(reason))
-        self._completion_waiters.clear()
         self.stopped.set()
 
     def _require_context(self) -> ActiveContext:

@@ -20,6 +20,7 @@ from durable_mp.config import StepSemantics
 from durable_mp.engine.activity import ActiveContext, acting_as, current_context
 from durable_mp.engine.errors import error_object_for
 from durable_mp.engine.executors import StepJob, get_executor, resolve_executor_name
+from durable_mp.engine.manager import Completion
 from durable_mp.exceptions import (
     ExecutionError,
     InternalInvariantError,
@@ -29,6 +30,7 @@ from durable_mp.exceptions import (
     StepError,
     StepInterruptedError,
 )
+from durable_mp.futures import DurableFuture
 from durable_mp.lambda_service import (
     MAX_OPERATION_PAYLOAD_BYTES,
     ErrorObject,
@@ -60,6 +62,7 @@ def run_step(
     func: Callable[[StepContext], T],
     config: StepConfig,
 ) -> T:
+    """Run a step to its outcome on the calling thread (``ctx.step``)."""
     step = _Step(ctx.scope, identifier, func, config, ctx.logger)
     done, value = step.replayed()
     if done:
@@ -78,6 +81,42 @@ def run_step(
     finally:
         manager.hand_off(caller, step_context)
     return result
+
+
+def start_step(
+    ctx: DurableContext,
+    identifier: OperationIdentifier,
+    func: Callable[[StepContext], T],
+    config: StepConfig,
+) -> DurableFuture[T]:
+    """Start a step on a driver thread and return its future (``ctx.step_async``)."""
+    scope = ctx.scope
+    manager = scope.manager
+    completion: Completion[T] = Completion(identifier.label)
+    scope.completions[identifier.operation_id] = completion
+    future = DurableFuture(manager, completion, identifier.operation_id, identifier.label)
+    step = _Step(scope, identifier, func, config, ctx.logger)
+    try:
+        done, value = step.replayed()
+    except Exception as error:
+        manager.complete(completion, error=error)
+        return future
+    if done:
+        manager.complete(completion, value=value)
+        return future
+    step_context = ActiveContext(_context_name(identifier))
+    manager.register(step_context)  # ordering 1: active before the work is submitted
+
+    def drive() -> None:
+        try:
+            result = step.run()
+        except BaseException as error:  # the future carries whatever ended the step
+            manager.complete(completion, error=error, completing=step_context)
+        else:
+            manager.complete(completion, value=result, completing=step_context)
+
+    scope.tasks.spawn(step_context, drive)
+    return future
 
 
 def _context_name(identifier: OperationIdentifier) -> str:
@@ -198,8 +237,12 @@ class _Step:
             log_fields=step_logger.fields,
             timeout=self.config.timeout_seconds,
             memory_limit_mb=self.config.memory_limit_mb,
+            on_request=WorkerRequests(self.scope, current_context()).answer
+            if executor_name == "process"
+            else None,
         )
-        return get_executor(executor_name, self.scope.settings.workers).run(job)
+        settings = self.scope.settings
+        return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
 
     def _succeed(self, payload: str | None) -> Any:
         identifier = self.identifier
@@ -247,3 +290,52 @@ class _Step:
             return
         self.scope.batcher.checkpoint(self.identifier.update(OperationAction.FAIL, error=failure))
         failure.raise_as_operation_error(StepError)
+
+
+class WorkerRequests:
+    """Answers a step body's requests from its worker process: nested waits on futures.
+
+    Runs on the worker pool's thread, so it never blocks: the step's context is marked
+    inactive (and its worker as not holding a CPU slot) until the awaited future resolves,
+    then re-registered before the reply goes out.
+    """
+
+    def __init__(self, scope: ExecutionScope, step_context: ActiveContext | None) -> None:
+        self.scope = scope
+        self.step_context = step_context
+
+    def answer(self, body: Any, reply: Any) -> None:
+        try:
+            kind, *rest = body
+            if kind == "done":
+                reply(all(self._completion(handle).done for handle in rest[0]))
+                return
+            if kind != "await" or self.step_context is None:
+                raise InternalInvariantError(f"unexpected request from a worker: {kind!r}")
+            _mode, handles = rest
+            completions = [self._completion(handle) for handle in handles]
+        except Exception as error:
+            reply(error)
+            return
+        from durable_mp.engine.executors import worker_pool
+
+        settings = self.scope.settings
+        pool = worker_pool(settings.workers, settings.max_workers)
+        job = reply.future
+        pool.mark_blocked(job)
+
+        def resolved(value: Any, error: BaseException | None) -> None:
+            pool.mark_unblocked(job)
+            reply(error if error is not None else ("ok", value))
+
+        self.scope.manager.notify_when_done(completions, self.step_context, resolved)
+
+    def _completion(self, handle: str) -> Completion[Any]:
+        completion = self.scope.completions.get(handle)
+        if completion is None:
+            raise InternalInvariantError(
+                f"a step body awaited a DurableFuture ({handle[:12]}...) that this invocation "
+                "does not know; futures can only be awaited within the invocation that "
+                "created them"
+            )
+        return completion
