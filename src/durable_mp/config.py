@@ -187,3 +187,238 @@ class ChildConfig(Generic[T]):
 
     def __post_init__(self) -> None:
         _validate_sub_type(self.sub_type)
+
+
+# -- callbacks, invoke ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """Configuration of a callback.
+
+    Args:
+        timeout: how long to wait for the callback (zero: no timeout).
+        heartbeat_timeout: longest gap between heartbeats (zero: no heartbeat check).
+        serdes: deserializes the callback's result; when None the raw string is returned.
+        sub_type: the subtype recorded for the operation (default "Callback").
+    """
+
+    timeout: Duration = field(default_factory=Duration)
+    heartbeat_timeout: Duration = field(default_factory=Duration)
+    serdes: SerDes[Any] | None = None
+    sub_type: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _validate_sub_type(self.sub_type)
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.timeout.to_seconds()
+
+    @property
+    def heartbeat_timeout_seconds(self) -> int:
+        return self.heartbeat_timeout.to_seconds()
+
+
+@dataclass(frozen=True)
+class WaitForCallbackConfig(CallbackConfig):
+    """A callback plus the retry strategy of its submitter step."""
+
+    retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
+
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class InvokeConfig(Generic[P, R]):
+    """Configuration of a chained invoke: payload and result serdes (JSON by default)."""
+
+    serdes_payload: SerDes[P] | None = None
+    serdes_result: SerDes[R] | None = None
+    tenant_id: str | None = None
+
+
+# -- map and parallel -------------------------------------------------------------------
+
+
+class NestingType(Enum):
+    """How map and parallel branches are recorded: each in a CONTEXT (NESTED), or not
+    at all (FLAT: fewer operations, less history)."""
+
+    NESTED = "NESTED"
+    FLAT = "FLAT"
+
+
+class BatchItemStatus(Enum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STARTED = "STARTED"
+
+
+class CompletionOutcome(Enum):
+    """Whether a batch completed by ``should_complete`` counts as a success."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class CompletionDecision:
+    """Returned by ``should_complete``; build it with continue_batch / complete_batch."""
+
+    complete: bool
+    outcome: CompletionOutcome | None = None
+
+    def __post_init__(self) -> None:
+        if self.complete and self.outcome is None:
+            raise ValidationError("outcome is required when complete is True")
+        if not self.complete and self.outcome is not None:
+            raise ValidationError("outcome must be None when complete is False")
+
+
+def continue_batch() -> CompletionDecision:
+    """Keep the batch running."""
+    return CompletionDecision(complete=False)
+
+
+def complete_batch(outcome: CompletionOutcome = CompletionOutcome.SUCCEEDED) -> CompletionDecision:
+    """Complete the batch now, as a success unless ``outcome`` says otherwise."""
+    return CompletionDecision(complete=True, outcome=outcome)
+
+
+@dataclass(frozen=True)
+class CompletionItemStatus:
+    """One branch in a CompletionStatus; ``status`` None means not started yet."""
+
+    index: int
+    name: str | None = None
+    status: BatchItemStatus | None = None
+
+
+@dataclass(frozen=True)
+class CompletionStatus:
+    """Progress of a batch, given to ``should_complete``."""
+
+    success_count: int
+    failure_count: int
+    completed_count: int
+    total_count: int
+    items: tuple[CompletionItemStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompletionConfig:
+    """When a map or parallel completes.
+
+    Any criterion met completes the batch: ``min_successful`` successes, failures above
+    ``tolerated_failure_count`` or ``tolerated_failure_percentage``, a ``should_complete``
+    decision (which cannot be combined with the thresholds), or every item done. With no
+    criterion at all, the first failure completes it (fail fast).
+    """
+
+    min_successful: int | None = None
+    tolerated_failure_count: int | None = None
+    tolerated_failure_percentage: int | float | None = None
+    should_complete: Callable[[CompletionStatus], CompletionDecision] | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_successful is not None and self.min_successful < 1:
+            raise ValidationError(f"min_successful must be at least 1, got: {self.min_successful}")
+        if self.tolerated_failure_count is not None and self.tolerated_failure_count < 0:
+            raise ValidationError(
+                f"tolerated_failure_count must be non-negative, got: {self.tolerated_failure_count}"
+            )
+        percentage = self.tolerated_failure_percentage
+        if percentage is not None and not 0 <= percentage <= 100:
+            raise ValidationError(
+                f"tolerated_failure_percentage must be between 0 and 100, got: {percentage}"
+            )
+        if self.should_complete is not None and not callable(self.should_complete):
+            raise ValidationError("should_complete must be callable")
+        if self.should_complete is not None and (
+            self.min_successful is not None
+            or self.tolerated_failure_count is not None
+            or percentage is not None
+        ):
+            raise ValidationError(
+                "should_complete cannot be combined with min_successful, "
+                "tolerated_failure_count, or tolerated_failure_percentage"
+            )
+
+    def _validate_for_total(self, total: int) -> None:
+        if self.min_successful is not None and self.min_successful > total:
+            raise ValidationError(
+                f"min_successful cannot be greater than total items: "
+                f"{self.min_successful} > {total}"
+            )
+
+    @staticmethod
+    def first_successful() -> CompletionConfig:
+        return CompletionConfig(min_successful=1)
+
+    @staticmethod
+    def all_completed() -> CompletionConfig:
+        return CompletionConfig(tolerated_failure_percentage=100)
+
+    @staticmethod
+    def all_successful() -> CompletionConfig:
+        return CompletionConfig(tolerated_failure_count=0, tolerated_failure_percentage=0)
+
+
+def _validate_concurrency(max_concurrency: int | None) -> None:
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValidationError(f"max_concurrency must be at least 1, got: {max_concurrency}")
+
+
+@dataclass(frozen=True)
+class MapConfig(Generic[T]):
+    """Configuration of ``ctx.map``.
+
+    Args:
+        max_concurrency: items in flight at once (None: all).
+        completion_config: when the map completes (default: fail fast).
+        serdes: serializes the BatchResult (and items, when item_serdes is None).
+        item_serdes: serializes each item's result.
+        summary_generator: a summary stored with large results (> 256 KB).
+        nesting_type: NESTED (a CONTEXT per item) or FLAT.
+        item_namer: ``(item, index) -> name`` (default ``map-item-<index>``).
+    """
+
+    max_concurrency: int | None = None
+    completion_config: CompletionConfig = field(default_factory=CompletionConfig)
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: SummaryGenerator[Any] | None = None
+    nesting_type: NestingType = NestingType.NESTED
+    item_namer: Callable[[T, int], str] | None = None
+
+    def __post_init__(self) -> None:
+        _validate_concurrency(self.max_concurrency)
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """Configuration of ``ctx.parallel`` (default: every branch must succeed)."""
+
+    max_concurrency: int | None = None
+    completion_config: CompletionConfig = field(default_factory=CompletionConfig.all_successful)
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: SummaryGenerator[Any] | None = None
+    nesting_type: NestingType = NestingType.NESTED
+
+    def __post_init__(self) -> None:
+        _validate_concurrency(self.max_concurrency)
+
+
+@dataclass(frozen=True)
+class ParallelBranch(Generic[T]):
+    """A parallel branch with a name for the history (default ``parallel-branch-<i>``)."""
+
+    func: Callable[..., T]
+    name: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> T:
+        return self.func(*args, **kwargs)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
+from durable_mp.config import ParallelBranch
 from durable_mp.engine.activity import step_body_label
 from durable_mp.engine.ids import OperationCounter, OperationIdentifier
 from durable_mp.exceptions import NestedOperationError, ValidationError
@@ -20,14 +21,32 @@ from durable_mp.lambda_service import OperationSubType, OperationType
 from durable_mp.logger import Logger, LogInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
-    from durable_mp.config import ChildConfig, Duration, StepConfig
+    from durable_mp.concurrency.models import BatchResult
+    from durable_mp.config import (
+        CallbackConfig,
+        ChildConfig,
+        Duration,
+        InvokeConfig,
+        MapConfig,
+        ParallelConfig,
+        StepConfig,
+        WaitForCallbackConfig,
+    )
+    from durable_mp.engine.callback import Callback
     from durable_mp.engine.scope import ExecutionScope
     from durable_mp.futures import DurableFuture
-    from durable_mp.types import LoggerInterface, StepContext
+    from durable_mp.types import (
+        LoggerInterface,
+        StepContext,
+        WaitForCallbackContext,
+        WaitForConditionCheckContext,
+    )
+    from durable_mp.waits import WaitForConditionConfig
 
 T = TypeVar("T")
+U = TypeVar("U")
 Params = ParamSpec("Params")
 
 
@@ -71,6 +90,44 @@ def durable_with_child_context(
     return bind
 
 
+def durable_parallel_branch(
+    name: str | None = None,
+) -> Callable[
+    [Callable[Concatenate[DurableContext, Params], T]], Callable[Params, ParallelBranch[T]]
+]:
+    """Bind arguments now, run later as a named ``ctx.parallel`` branch."""
+
+    def decorator(
+        func: Callable[Concatenate[DurableContext, Params], T],
+    ) -> Callable[Params, ParallelBranch[T]]:
+        def bind(*args: Params.args, **kwargs: Params.kwargs) -> ParallelBranch[T]:
+            def branch(ctx: DurableContext) -> T:
+                return func(ctx, *args, **kwargs)
+
+            return ParallelBranch(func=branch, name=name)
+
+        return bind
+
+    return decorator
+
+
+def durable_wait_for_callback(
+    func: Callable[Concatenate[str, WaitForCallbackContext, Params], T],
+) -> Callable[Params, Callable[[str, WaitForCallbackContext], T]]:
+    """Bind arguments now; the result is a ``wait_for_callback`` submitter."""
+
+    def bind(
+        *args: Params.args, **kwargs: Params.kwargs
+    ) -> Callable[[str, WaitForCallbackContext], T]:
+        def submitter(callback_id: str, context: WaitForCallbackContext) -> T:
+            return func(callback_id, context, *args, **kwargs)
+
+        submitter._original_name = func.__name__  # type: ignore[attr-defined]
+        return submitter
+
+    return bind
+
+
 class DurableContext:
     """Issues durable operations for one handler or child context."""
 
@@ -83,8 +140,10 @@ class DurableContext:
         path: str = "",
         replaying: bool = False,
         logger: Logger | None = None,
+        lineage: tuple[str, ...] = (),
     ) -> None:
         self.scope = scope
+        self._lineage = lineage
         self.execution_context = ExecutionContext(scope.durable_execution_arn)
         self.lambda_context = scope.lambda_context
         self._parent_id = parent_id
@@ -200,6 +259,117 @@ class DurableContext:
         with self._replay_aware(identifier):
             return run_child(self, identifier, func, config)
 
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> Callback[Any]:
+        """Create a callback and return at once; its ``callback_id`` goes to the system
+        that completes it (SendDurableExecutionCallbackSuccess/Failure/Heartbeat)."""
+        from durable_mp.engine.callback import create_callback
+
+        self._refuse_inside_step("create_callback")
+        sub_type = (config.sub_type if config else None) or OperationSubType.CALLBACK.value
+        identifier = self._allocate(OperationType.CALLBACK, sub_type, name)
+        with self._replay_aware(identifier):
+            return create_callback(self, identifier, config)
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str, WaitForCallbackContext], Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Any:
+        """Create a callback, pass its id to ``submitter`` (run as a step), and wait for it.
+
+        Raises CallbackSubmitterError if the submitter fails, CallbackTimeoutError or
+        CallbackExternalError if the callback does.
+        """
+        from durable_mp.engine.callback import wait_for_callback
+
+        self._refuse_inside_step("wait_for_callback")
+        return wait_for_callback(
+            self, submitter, name or getattr(submitter, "_original_name", None), config
+        )
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any,
+        name: str | None = None,
+        config: InvokeConfig[Any, Any] | None = None,
+    ) -> Any:
+        """Invoke another Lambda function durably and return its result."""
+        from durable_mp.config import InvokeConfig
+        from durable_mp.engine.invoke import run_invoke
+
+        self._refuse_inside_step("invoke")
+        identifier = self._allocate(
+            OperationType.CHAINED_INVOKE, OperationSubType.CHAINED_INVOKE.value, name
+        )
+        with self._replay_aware(identifier):
+            return run_invoke(self, identifier, function_name, payload, config or InvokeConfig())
+
+    def map(
+        self,
+        inputs: Sequence[U],
+        func: Callable[[DurableContext, U, int, Sequence[U]], T],
+        name: str | None = None,
+        config: MapConfig[U] | None = None,
+    ) -> BatchResult[T]:
+        """Run ``func(ctx, item, index, inputs)`` for every item, concurrently.
+
+        Each item runs in its own child context on a parent thread; the steps inside run
+        in worker processes, so CPU-heavy items use every core.
+        """
+        from durable_mp.engine.batch import run_map
+
+        self._refuse_inside_step("map")
+        if config is not None:
+            config.completion_config._validate_for_total(len(inputs))
+        identifier = self._allocate(
+            OperationType.CONTEXT,
+            OperationSubType.MAP.value,
+            name or getattr(func, "_original_name", None),
+        )
+        with self._replay_aware(identifier):
+            return run_map(self, identifier, inputs, func, config)
+
+    def parallel(
+        self,
+        functions: Sequence[Callable[[DurableContext], T] | ParallelBranch[T]],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> BatchResult[T]:
+        """Run each function (or ParallelBranch) in its own child context, concurrently."""
+        from durable_mp.engine.batch import run_parallel
+
+        self._refuse_inside_step("parallel")
+        if config is not None:
+            config.completion_config._validate_for_total(len(functions))
+        identifier = self._allocate(OperationType.CONTEXT, OperationSubType.PARALLEL.value, name)
+        with self._replay_aware(identifier):
+            return run_parallel(self, identifier, functions, config)
+
+    def wait_for_condition(
+        self,
+        check: Callable[[T, WaitForConditionCheckContext], T],
+        config: WaitForConditionConfig[T],
+        name: str | None = None,
+    ) -> T:
+        """Run ``check`` (as a step) until ``config.wait_strategy`` stops it; the final state."""
+        from durable_mp.engine.condition import run_wait_for_condition
+
+        self._refuse_inside_step("wait_for_condition")
+        if check is None:
+            raise ValidationError("`check` is required for wait_for_condition")
+        if not config:
+            raise ValidationError("`config` is required for wait_for_condition")
+        identifier = self._allocate(
+            OperationType.STEP, OperationSubType.WAIT_FOR_CONDITION.value, name
+        )
+        with self._replay_aware(identifier):
+            result: T = run_wait_for_condition(self, identifier, check, config)
+            return result
+
     # -- logging and replay -------------------------------------------------------------
 
     def set_logger(self, new_logger: LoggerInterface) -> None:
@@ -248,6 +418,7 @@ class DurableContext:
     def _allocate(
         self, operation_type: OperationType, sub_type: str, name: str | None
     ) -> OperationIdentifier:
+        self.scope.refuse_orphan(self._lineage)
         operation_id, path = self._counter.next()
         return OperationIdentifier(
             operation_id=operation_id,
@@ -268,6 +439,7 @@ class DurableContext:
             path=identifier.path,
             replaying=self.is_replaying(),
             logger=self.logger,
+            lineage=(*self._lineage, identifier.operation_id),
         )
 
     @staticmethod

@@ -143,6 +143,10 @@ def _decode(envelope: Any) -> Any:
         case "b":
             return bool(value)
     decoder = _DECODERS.get(tag)
+    if decoder is None and tag == "br":  # BatchResult registers itself on import
+        import durable_mp.concurrency.models  # noqa: F401
+
+        decoder = _DECODERS.get(tag)
     if decoder is None:
         raise SerDesError(f'Unknown type tag: "{tag}"')
     return decoder(value, _decode)

@@ -148,7 +148,7 @@ class FakeService:
                 return replace(
                     base,
                     status=OperationStatus.PENDING,
-                    step_details=StepDetails(attempt + 1, due, error=u.error),
+                    step_details=StepDetails(attempt + 1, due, result=u.payload, error=u.error),
                 )
         if u.operation_type is OperationType.WAIT and u.action is OperationAction.START:
             end = now + datetime.timedelta(seconds=u.wait_options.wait_seconds)

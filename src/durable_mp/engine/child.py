@@ -60,6 +60,8 @@ def run_child(
         scope.batcher.checkpoint_async(identifier.update(OperationAction.START))
 
     child = ctx._child(identifier, is_virtual=is_virtual)
+    if op is None and not is_virtual:
+        child._stop_replaying()  # a branch never checkpointed before is new work
     try:
         raw = func(child)
         payload = serialize(serdes, raw, identifier.operation_id, arn)
@@ -68,6 +70,7 @@ def run_child(
         )
         if is_virtual or replay_children:
             return value  # type: ignore[no-any-return]
+        scope.refuse_orphan((*ctx._lineage, identifier.operation_id))
         checkpointed, replay = payload, False
         if payload is not None and len(payload) > CHECKPOINT_SIZE_LIMIT_BYTES:
             summarize = config.summary_generator if config else None
@@ -86,6 +89,7 @@ def run_child(
         if isinstance(error, InvocationError) and error.is_retryable():
             raise
         failure = error_object_for(error)
+        scope.refuse_orphan((*ctx._lineage, identifier.operation_id))
         if not is_virtual:
             scope.batcher.checkpoint(identifier.update(OperationAction.FAIL, error=failure))
         failure.raise_as_operation_error(ChildContextError)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.engine.tasks import TaskGroup
+from durable_mp.exceptions import OrphanedChildException
 
 if TYPE_CHECKING:
     from durable_mp.config import StepExecutorName
@@ -34,3 +35,14 @@ class ExecutionScope:
     # In-process results of async operations, by operation id: a step body in a worker
     # process refers to a DurableFuture by that handle.
     completions: dict[str, Completion[Any]] = field(default_factory=dict)
+    # Branches of a map or parallel that completed early: they may finish the body they
+    # are running, but nothing they do afterwards is checkpointed.
+    orphans: set[str] = field(default_factory=set)
+
+    def refuse_orphan(self, lineage: tuple[str, ...]) -> None:
+        """Raise OrphanedChildException when any context in ``lineage`` was orphaned."""
+        if self.orphans and any(op_id in self.orphans for op_id in lineage):
+            raise OrphanedChildException(
+                "The map or parallel this work belongs to has already completed.",
+                lineage[-1] if lineage else "",
+            )

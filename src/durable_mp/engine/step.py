@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from durable_mp.config import StepSemantics
 from durable_mp.engine.activity import ActiveContext, acting_as, current_context
 from durable_mp.engine.errors import error_object_for
-from durable_mp.engine.executors import StepJob, get_executor, resolve_executor_name
+from durable_mp.engine.executors import (
+    StepJob,
+    StepOutcome,
+    get_executor,
+    resolve_executor_name,
+)
 from durable_mp.engine.manager import Completion
 from durable_mp.exceptions import (
     ExecutionError,
@@ -63,7 +68,7 @@ def run_step(
     config: StepConfig,
 ) -> T:
     """Run a step to its outcome on the calling thread (``ctx.step``)."""
-    step = _Step(ctx.scope, identifier, func, config, ctx.logger)
+    step = _Step(ctx.scope, identifier, func, config, ctx.logger, lineage=ctx._lineage)
     done, value = step.replayed()
     if done:
         return value  # type: ignore[no-any-return]
@@ -95,7 +100,7 @@ def start_step(
     completion: Completion[T] = Completion(identifier.label)
     scope.completions[identifier.operation_id] = completion
     future = DurableFuture(manager, completion, identifier.operation_id, identifier.label)
-    step = _Step(scope, identifier, func, config, ctx.logger)
+    step = _Step(scope, identifier, func, config, ctx.logger, lineage=ctx._lineage)
     try:
         done, value = step.replayed()
     except Exception as error:
@@ -132,8 +137,11 @@ class _Step:
         func: Callable[[StepContext], Any],
         config: StepConfig,
         context_logger: Logger,
+        *,
+        lineage: tuple[str, ...] = (),
     ) -> None:
         self.scope = scope
+        self.lineage = (*lineage, identifier.operation_id)
         self.identifier = identifier
         self.func = func
         self.config = config
@@ -212,40 +220,20 @@ class _Step:
             assert outcome.error is not None
             self._handle_failure(outcome.error, attempt, outcome.traceback)
 
-    def _execute(self, attempt: int) -> Any:
-        identifier = self.identifier
-        executor_name = resolve_executor_name(
-            self.config.executor, self.scope.settings.step_executor
-        )
-        step_logger = self.context_logger.with_log_info(
-            LogInfo(
-                self.scope.durable_execution_arn,
-                parent_id=identifier.parent_id,
-                operation_id=identifier.operation_id,
-                name=identifier.name,
-                attempt=attempt,
-            )
-        )
-        job = StepJob(
-            func=self.func,
+    def _execute(self, attempt: int) -> StepOutcome:
+        self.scope.refuse_orphan(self.lineage)
+        return execute_body(
+            self.scope,
+            self.identifier,
+            self.func,
             attempt=attempt,
-            serdes=self.config.serdes,
-            operation_id=identifier.operation_id,
-            durable_execution_arn=self.scope.durable_execution_arn,
-            label=identifier.label,
-            step_logger=step_logger,
-            log_fields=step_logger.fields,
-            timeout=self.config.timeout_seconds,
-            memory_limit_mb=self.config.memory_limit_mb,
-            on_request=WorkerRequests(self.scope, current_context()).answer
-            if executor_name == "process"
-            else None,
+            config=self.config,
+            context_logger=self.context_logger,
         )
-        settings = self.scope.settings
-        return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
 
     def _succeed(self, payload: str | None) -> Any:
         identifier = self.identifier
+        self.scope.refuse_orphan(self.lineage)
         if payload is not None and len(payload.encode()) > MAX_OPERATION_PAYLOAD_BYTES:
             size_mb = len(payload.encode()) / 1024 / 1024
             self._fail_permanently(
@@ -269,6 +257,7 @@ class _Step:
 
     def _handle_failure(self, error: BaseException, attempt: int, trace: list[str] | None) -> None:
         """RETRY (and return, to wait for READY) or FAIL (and raise StepError)."""
+        self.scope.refuse_orphan(self.lineage)
         if isinstance(error, RetryableSerDesError | ExecutionError) or not isinstance(
             error, Exception
         ):
@@ -290,6 +279,45 @@ class _Step:
             return
         self.scope.batcher.checkpoint(self.identifier.update(OperationAction.FAIL, error=failure))
         failure.raise_as_operation_error(StepError)
+
+
+def execute_body(
+    scope: ExecutionScope,
+    identifier: OperationIdentifier,
+    func: Callable[[StepContext], Any],
+    *,
+    attempt: int,
+    config: StepConfig,
+    context_logger: Logger,
+) -> StepOutcome:
+    """Run one attempt of a step-like body in its executor (steps, checks, submitters)."""
+    executor_name = resolve_executor_name(config.executor, scope.settings.step_executor)
+    step_logger = context_logger.with_log_info(
+        LogInfo(
+            scope.durable_execution_arn,
+            parent_id=identifier.parent_id,
+            operation_id=identifier.operation_id,
+            name=identifier.name,
+            attempt=attempt,
+        )
+    )
+    job = StepJob(
+        func=func,
+        attempt=attempt,
+        serdes=config.serdes,
+        operation_id=identifier.operation_id,
+        durable_execution_arn=scope.durable_execution_arn,
+        label=identifier.label,
+        step_logger=step_logger,
+        log_fields=step_logger.fields,
+        timeout=config.timeout_seconds,
+        memory_limit_mb=config.memory_limit_mb,
+        on_request=WorkerRequests(scope, current_context()).answer
+        if executor_name == "process"
+        else None,
+    )
+    settings = scope.settings
+    return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
 
 
 class WorkerRequests:

@@ -1,0 +1,1 @@
+"""Map and parallel: results and completion rules (``durable_mp.concurrency.models``)."""
