@@ -1,0 +1,1 @@
+"""Benchmarks of durable-mp (run them with ``python -m benchmarks.<name>``)."""
