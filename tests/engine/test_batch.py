@@ -244,7 +244,7 @@ def test_parallel_named_branches_and_flat_nesting():
     assert json.loads(output["Result"]) == ["a", "b", "x", "y"]
     names = [u.name for u in contexts(service, "ParallelBranch")]
     assert names == ["parallel-branch-0", "bee"]  # FLAT branches record no CONTEXT
-    flat_parent = [u for u in contexts(service, "Parallel") if u.name == "flat"][0]
+    flat_parent = next(u for u in contexts(service, "Parallel") if u.name == "flat")
     flat_steps = [u for call in service.calls for u in call if u.name == "x"]
     assert flat_steps[0].parent_id == flat_parent.operation_id
 
