@@ -190,14 +190,8 @@ class InvalidStateError(DurableExecutionsError):
     """An object was used in a state that does not allow it."""
 
 
-class DurableOperationError(DurableExecutionsError):
-    """A durable operation failed; rebuilt identically on replay from its checkpoint.
-
-    ``error_type`` is the type name of the error that escaped the operation (for example
-    ``ValueError``), ``data`` its optional payload and ``stack_trace`` its formatted stack.
-    On both the first run and replay ``__cause__`` is a stand-in rebuilt from those fields,
-    never the original exception object, so both runs see the same thing.
-    """
+class _ErrorDetails(DurableExecutionsError):
+    """An error that carries the API's error fields, so it survives a checkpoint."""
 
     def __init__(
         self,
@@ -211,6 +205,16 @@ class DurableOperationError(DurableExecutionsError):
         self.error_type = error_type or qualified_name(type(self))
         self.data = data
         self.stack_trace = stack_trace
+
+
+class DurableOperationError(_ErrorDetails):
+    """A durable operation failed; rebuilt identically on replay from its checkpoint.
+
+    ``error_type`` is the type name of the error that escaped the operation (for example
+    ``ValueError``), ``data`` its optional payload and ``stack_trace`` its formatted stack.
+    On both the first run and replay ``__cause__`` is a stand-in rebuilt from those fields,
+    never the original exception object, so both runs see the same thing.
+    """
 
     @classmethod
     def from_error_fields(
@@ -256,21 +260,8 @@ class CallbackSubmitterError(CallbackError):
     """The submitter step of wait_for_callback failed."""
 
 
-class SerDesError(DurableExecutionsError):
+class SerDesError(_ErrorDetails):
     """Serializing or deserializing a value failed permanently (no retry)."""
-
-    def __init__(
-        self,
-        message: str | None = None,
-        error_type: str | None = None,
-        data: str | None = None,
-        stack_trace: list[str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_type = error_type or qualified_name(type(self))
-        self.data = data
-        self.stack_trace = stack_trace
 
 
 class StepInterruptedError(InvocationError):

@@ -112,15 +112,7 @@ def run_map(
         )
         for index, item in enumerate(inputs)
     ]
-    batch = _Batch(
-        MAP,
-        branches,
-        config.max_concurrency,
-        config.completion_config,
-        config.item_serdes or config.serdes,
-        config.nesting_type,
-    )
-    return _run_batch(ctx, identifier, batch, config.serdes, config.summary_generator)
+    return _run_batch(ctx, identifier, MAP, branches, config)
 
 
 def run_parallel(
@@ -140,32 +132,32 @@ def run_parallel(
         )
         for index, function in enumerate(functions)
     ]
-    batch = _Batch(
-        PARALLEL,
-        branches,
-        config.max_concurrency,
-        config.completion_config,
-        config.item_serdes or config.serdes,
-        config.nesting_type,
-    )
-    return _run_batch(ctx, identifier, batch, config.serdes, config.summary_generator)
+    return _run_batch(ctx, identifier, PARALLEL, branches, config)
 
 
 def _run_batch(
     ctx: DurableContext,
     identifier: OperationIdentifier,
-    batch: _Batch,
-    serdes: SerDes[Any] | None,
-    summary: Callable[[Any], str] | None,
+    kind: _Kind,
+    branches: list[_Branch],
+    options: MapConfig[Any] | ParallelConfig,
 ) -> BatchResult[Any]:
+    batch = _Batch(
+        kind,
+        branches,
+        options.max_concurrency,
+        options.completion_config,
+        options.item_serdes or options.serdes,
+        options.nesting_type,
+    )
     def coordinate(batch_ctx: DurableContext) -> BatchResult[Any]:
         op = batch_ctx.scope.manager.get(identifier.operation_id)
         if op is not None and op.status is OperationStatus.SUCCEEDED:
             return _replay(batch_ctx, identifier, batch, op.result)  # ReplayChildren mode
         return _Coordinator(batch_ctx, identifier, batch).run()
 
-    generate = envelope_summary_generator(batch.kind.result_type, summary)
-    config: ChildConfig[Any] = ChildConfig(serdes=serdes, summary_generator=generate)
+    generate = envelope_summary_generator(kind.result_type, options.summary_generator)
+    config: ChildConfig[Any] = ChildConfig(serdes=options.serdes, summary_generator=generate)
     return run_child(ctx, identifier, coordinate, config)
 
 
