@@ -141,9 +141,11 @@ class DurableContext:
         replaying: bool = False,
         logger: Logger | None = None,
         lineage: tuple[str, ...] = (),
+        is_virtual: bool = False,
     ) -> None:
         self.scope = scope
         self._lineage = lineage
+        self._is_virtual = is_virtual
         self.execution_context = ExecutionContext(scope.durable_execution_arn)
         self.lambda_context = scope.lambda_context
         self._parent_id = parent_id
@@ -370,6 +372,11 @@ class DurableContext:
             result: T = run_wait_for_condition(self, identifier, check, config)
             return result
 
+    @property
+    def is_virtual(self) -> bool:
+        """True in a FLAT map/parallel branch: it records no CONTEXT operation of its own."""
+        return self._is_virtual
+
     # -- logging and replay -------------------------------------------------------------
 
     def set_logger(self, new_logger: LoggerInterface) -> None:
@@ -440,6 +447,7 @@ class DurableContext:
             replaying=self.is_replaying(),
             logger=self.logger,
             lineage=(*self._lineage, identifier.operation_id),
+            is_virtual=is_virtual,
         )
 
     @staticmethod

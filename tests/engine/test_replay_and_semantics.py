@@ -117,7 +117,7 @@ def test_non_determinism_fails_execution(executor):
     assert "name 'fetch' then, 'pause' now" in error["ErrorMessage"]
 
 
-def test_retry_exhaustion_raises_step_error_with_original_type(executor):
+def test_retry_exhaustion_raises_step_error_with_original_type(executor, caplog):
     @durable_execution(step_executor=executor)
     def handler(event, ctx):
         def always(_):
@@ -134,7 +134,8 @@ def test_retry_exhaustion_raises_step_error_with_original_type(executor):
         return "unreachable"
 
     service = FakeService()
-    output = drive(handler, service)
+    with caplog.at_level(logging.INFO, logger="durable_mp.engine"):
+        output = drive(handler, service)
     assert json.loads(output["Result"]) == {
         "type": "KeyError",
         "message": "'missing'",
@@ -142,7 +143,10 @@ def test_retry_exhaustion_raises_step_error_with_original_type(executor):
     }
     fails = [u for call in service.calls for u in call if u.action is OperationAction.FAIL]
     assert len(fails) == 1 and fails[0].error.type == "KeyError"
-    assert fails[0].error.stack_trace and "KeyError" in fails[0].error.stack_trace[-1]
+    # the wire form is the official SDK's (no StackTrace); the traceback goes to the log
+    assert fails[0].error.stack_trace is None
+    logged = [r.getMessage() for r in caplog.records if "attempt 2 failed" in r.getMessage()]
+    assert logged and "Traceback" in logged[0] and "KeyError: 'missing'" in logged[0]
 
 
 def test_unhandled_step_error_fails_execution(executor):

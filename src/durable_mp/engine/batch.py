@@ -77,7 +77,8 @@ PARALLEL = _Kind(
 class _Branch:
     index: int
     func: Callable[[DurableContext], Any]
-    name: str
+    custom_name: str | None  # from item_namer or ParallelBranch; None otherwise
+    name: str  # as recorded in the history
     completion: Completion[Any] | None = None  # set once started
 
 
@@ -104,14 +105,11 @@ def run_map(
     def bind(index: int, item: Any) -> Callable[[DurableContext], Any]:
         return lambda child: func(child, item, index, inputs)
 
-    branches = [
-        _Branch(
-            index,
-            bind(index, item),
-            config.item_namer(item, index) if config.item_namer else f"{MAP.name_prefix}{index}",
-        )
-        for index, item in enumerate(inputs)
-    ]
+    branches = []
+    for index, item in enumerate(inputs):
+        custom = config.item_namer(item, index) if config.item_namer else None
+        name = custom if custom is not None else f"{MAP.name_prefix}{index}"
+        branches.append(_Branch(index, bind(index, item), custom, name))
     return _run_batch(ctx, identifier, MAP, branches, config)
 
 
@@ -122,16 +120,11 @@ def run_parallel(
     config: ParallelConfig | None,
 ) -> BatchResult[Any]:
     config = config or ParallelConfig()
-    branches = [
-        _Branch(
-            index,
-            function,
-            function.name
-            if isinstance(function, ParallelBranch) and function.name is not None
-            else f"{PARALLEL.name_prefix}{index}",
-        )
-        for index, function in enumerate(functions)
-    ]
+    branches = []
+    for index, function in enumerate(functions):
+        custom = function.name if isinstance(function, ParallelBranch) else None
+        name = custom if custom is not None else f"{PARALLEL.name_prefix}{index}"
+        branches.append(_Branch(index, function, custom, name))
     return _run_batch(ctx, identifier, PARALLEL, branches, config)
 
 
@@ -150,6 +143,7 @@ def _run_batch(
         options.item_serdes or options.serdes,
         options.nesting_type,
     )
+
     def coordinate(batch_ctx: DurableContext) -> BatchResult[Any]:
         op = batch_ctx.scope.manager.get(identifier.operation_id)
         if op is not None and op.status is OperationStatus.SUCCEEDED:
@@ -271,7 +265,7 @@ class _Coordinator:
         if self.policy.should_complete is None:
             return ()
         return tuple(
-            CompletionItemStatus(branch.index, branch.name, _status(branch))
+            CompletionItemStatus(branch.index, branch.custom_name, _status(branch))
             for branch in self.batch.branches
         )
 

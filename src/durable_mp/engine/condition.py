@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_mp.config import StepConfig
-from durable_mp.engine.errors import error_object_for
+from durable_mp.engine.errors import error_object_for, log_failure
 from durable_mp.engine.step import execute_body
 from durable_mp.exceptions import InvocationError, WaitForConditionError
 from durable_mp.lambda_service import (
@@ -112,7 +112,8 @@ def _check_once(
     except Exception as error:
         if isinstance(error, InvocationError) and error.is_retryable():
             raise
-        failure = error_object_for(error, outcome.traceback)
+        log_failure(f"{identifier.label} check {attempt}", error, outcome.traceback)
+        failure = error_object_for(error)
         scope.batcher.checkpoint(identifier.update(OperationAction.FAIL, error=failure))
         failure.raise_as_operation_error(WaitForConditionError)
     if not decision.should_continue:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.engine.activity import ActiveContext, acting_as
 from durable_mp.engine.batcher import CheckpointBatcher
-from durable_mp.engine.errors import error_object_for, format_exception_lines
+from durable_mp.engine.errors import error_object_for
 from durable_mp.engine.manager import ExecutionManager
 from durable_mp.engine.scope import ExecutionScope, InvocationSettings
 from durable_mp.exceptions import (
@@ -176,8 +177,13 @@ def _run_handler(
         logger.error("Execution failed: %s", error)
         return _failed(error)
     except Exception as error:
-        logger.info("Handler raised %s: %s", type(error).__name__, error)
-        return _failed(error, scope, format_exception_lines(error))
+        logger.info(
+            "Handler raised %s: %s\n%s",
+            type(error).__name__,
+            error,
+            "".join(traceback.format_exception(error)).rstrip(),
+        )
+        return _failed(error, scope)
 
 
 def _succeeded(serialized: str, scope: ExecutionScope) -> Output:
@@ -197,12 +203,8 @@ def _succeeded(serialized: str, scope: ExecutionScope) -> Output:
     return DurableExecutionInvocationOutput.create_succeeded("").to_dict()
 
 
-def _failed(
-    error: BaseException,
-    scope: ExecutionScope | None = None,
-    trace: list[str] | None = None,
-) -> Output:
-    failure = error_object_for(error, trace)
+def _failed(error: BaseException, scope: ExecutionScope | None = None) -> Output:
+    failure = error_object_for(error)
     output = DurableExecutionInvocationOutput.create_failed(failure).to_dict()
     if scope is None or len(json.dumps(output)) <= LAMBDA_RESPONSE_SIZE_LIMIT:
         return output

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_mp.config import StepSemantics
 from durable_mp.engine.activity import ActiveContext, acting_as, current_context
-from durable_mp.engine.errors import error_object_for
+from durable_mp.engine.errors import error_object_for, log_failure
 from durable_mp.engine.executors import (
     StepJob,
     StepOutcome,
@@ -266,7 +266,8 @@ class _Step:
             self._fail_permanently(error)
         strategy = self.config.retry_strategy or RetryPresets.default()
         decision = strategy(error, attempt)
-        failure = error_object_for(error, trace)
+        log_failure(f"{self.identifier.label} attempt {attempt}", error, trace)
+        failure = error_object_for(error)
         if decision.should_retry:
             delay = max(1, decision.delay_seconds)
             self.scope.batcher.checkpoint(
