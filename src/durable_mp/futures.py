@@ -74,6 +74,17 @@ class RemoteDurableFuture(Generic[T]):
         return (RemoteDurableFuture, (self._handle, self._label))
 
 
+class RemoteCallback(RemoteDurableFuture[T]):
+    """A Callback inside a worker process: its id, and a result awaited through the parent."""
+
+    def __init__(self, handle: str, label: str, callback_id: str) -> None:
+        super().__init__(handle, label)
+        self.callback_id = callback_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemoteCallback, (self._handle, self._label, self.callback_id))
+
+
 AnyFuture = DurableFuture[Any] | RemoteDurableFuture[Any]
 
 

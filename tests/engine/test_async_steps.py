@@ -295,3 +295,19 @@ def test_wait_async_and_combinators_suspend_as_one_context():
     service = FakeService()
     output = drive(handler, service)
     assert output == {"Status": "SUCCEEDED", "Result": '"done"'}
+
+
+def test_callback_captured_by_a_worker_step_keeps_its_id():
+    """The usual pattern: hand the callback id to a step that notifies someone."""
+    from durable_mp.local import LocalRunner, LocalService
+
+    @durable_execution(step_executor="process")
+    def handler(event, ctx):
+        callback = ctx.create_callback(name="approval")
+        return ctx.step(lambda _: callback.callback_id, name="notify",
+                        config=StepConfig(retry_strategy=RetryPresets.none()))
+
+    service = LocalService()
+    record = LocalRunner(service, {"fn": handler}, fast_forward=True).run("fn")
+    assert record.status == "SUCCEEDED", record.error
+    assert len(json.loads(record.result)) > 10

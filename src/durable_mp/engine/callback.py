@@ -20,7 +20,7 @@ from durable_mp.exceptions import (
     ChildContextError,
     StepError,
 )
-from durable_mp.futures import RemoteDurableFuture
+from durable_mp.futures import RemoteCallback
 from durable_mp.lambda_service import (
     CallbackOptions,
     Operation,
@@ -74,8 +74,9 @@ class Callback(Generic[T]):
         return self._completion.done
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Inside a step body in a worker, the callback is awaited through the parent.
-        return (RemoteDurableFuture, (self.operation_id, self._label))
+        # Inside a step body in a worker: the id travels, the result is awaited through
+        # the parent.
+        return (RemoteCallback, (self.operation_id, self._label, self.callback_id))
 
 
 def create_callback(
