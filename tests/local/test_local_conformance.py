@@ -3,7 +3,9 @@
 Handlers written with AWS's official SDK run on LocalRunner; the recorded history is
 matched against ``ExpectedExecutionHistory`` of the requirement files with their rules:
 events matched by EventId, ``${NAME}`` binds on first sight, ``${/re/}`` is a regex,
-``'*'`` and ``{}`` mean "don't care", extra actual events are ignored.
+``'*'`` and ``{}`` mean "don't care", extra actual events are ignored. ``CallbackActions``
+are sent from another thread once their callback has started (delays scaled down), and
+chained invokes reach the targets registered beside the handler.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +23,15 @@ import yaml
 from aws_durable_execution_sdk_python import DurableContext, StepContext, durable_execution
 from aws_durable_execution_sdk_python.config import (
     Duration,
+    InvokeConfig,
     JitterStrategy,
     MapConfig,
     ParallelConfig,
     StepConfig,
     StepSemantics,
+    WaitForCallbackConfig,
 )
+from aws_durable_execution_sdk_python.exceptions import CallbackError, InvokeError
 from aws_durable_execution_sdk_python.retries import (
     RetryPresets,
     RetryStrategyConfig,
@@ -36,6 +43,7 @@ from aws_durable_execution_sdk_python.waits import (
 )
 from local_official_sdk import official_handler
 
+from durable_mp.lambda_service import ErrorObject
 from durable_mp.local import LocalRunner, LocalService
 
 if TYPE_CHECKING:
@@ -117,7 +125,107 @@ def caught_failure(event: Any, ctx: DurableContext) -> str:
     return "fallback_result"
 
 
+def caught_invoke(event: Any, ctx: DurableContext) -> str:
+    try:
+        ctx.invoke("failing", None)
+    except InvokeError:
+        return "fallback"
+    return "unexpected"
+
+
+def invoke_then_wait(target: str) -> Callable[[Any, DurableContext], Any]:
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            result = ctx.invoke(target, event)
+        except InvokeError:
+            result = "caught"
+        ctx.wait(Duration.from_seconds(1))
+        return result
+
+    return handler
+
+
+def callback_then(then: Callable[[DurableContext], Any]) -> Callable[[Any, DurableContext], Any]:
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        callback = ctx.create_callback(name=event)
+        try:
+            result = callback.result()
+        except CallbackError as error:
+            result = f"caught: {error}"
+        then(ctx)
+        return result
+
+    return handler
+
+
+def recovered(event: Any, ctx: DurableContext) -> str:
+    try:
+        ctx.wait_for_callback(lambda callback_id, _: None, name=event)
+    except CallbackError:
+        return "recovered"
+    return "unexpected"
+
+
+def timeout_handled(event: Any, ctx: DurableContext) -> str:
+    config = WaitForCallbackConfig(timeout=Duration.from_seconds(3))
+    try:
+        ctx.wait_for_callback(lambda callback_id, _: None, name=event, config=config)
+    except CallbackError:
+        return "timed-out-handled"
+    return "unexpected"
+
+
+def two_callbacks_in_order(event: list[str], ctx: DurableContext) -> list[Any]:
+    first, second = (ctx.create_callback(name=name) for name in event)
+    return [first.result(), second.result()]
+
+
+SUBMIT: Callable[[str, Any], None] = lambda callback_id, _: None  # noqa: E731
+
 HANDLERS: dict[str, Callable[[], Callable[[Any, DurableContext], Any]]] = {
+    "callback/4-1": lambda: lambda event, ctx: ctx.create_callback(name=event).result(),
+    "callback/4-2": lambda: lambda event, ctx: ctx.create_callback(name="approval").result(),
+    "callback/4-6": lambda: lambda event, ctx: ctx.create_callback(name=event).result(),
+    "callback/4-7": lambda: lambda event, ctx: (
+        callback := ctx.create_callback(name=event),
+        ctx.step(lambda _: "work"),
+        callback.result(),
+    )[-1],
+    "callback/4-12": lambda: callback_then(lambda ctx: ctx.wait(Duration.from_seconds(2))),
+    "callback/4-13": lambda: callback_then(lambda ctx: ctx.wait(Duration.from_seconds(2))),
+    "callback/4-17": lambda: lambda event, ctx: [
+        ctx.create_callback(name=name).result() for name in event
+    ],
+    "callback/4-18": lambda: two_callbacks_in_order,
+    "wait_for_callback/7-1": lambda: lambda event, ctx: ctx.wait_for_callback(SUBMIT, name=event),
+    "wait_for_callback/7-2": lambda: lambda event, ctx: ctx.wait_for_callback(SUBMIT, name="approval"),
+    "wait_for_callback/7-3": lambda: lambda event, ctx: ctx.wait_for_callback(SUBMIT),
+    "wait_for_callback/7-4": lambda: lambda event, ctx: ctx.wait_for_callback(SUBMIT, name=event),
+    "wait_for_callback/7-6": lambda: recovered,
+    "wait_for_callback/7-8": lambda: lambda event, ctx: ctx.run_in_child_context(
+        lambda child: child.wait_for_callback(SUBMIT, name=event), name="wrapper"
+    ),
+    "wait_for_callback/7-9": lambda: lambda event, ctx: (
+        ctx.wait_for_callback(SUBMIT, name="first"),
+        ctx.wait_for_callback(SUBMIT, name="second"),
+    )[-1],
+    "wait_for_callback/7-14": lambda: timeout_handled,  # 3 s in real time
+    "wait_for_callback/7-15": lambda: lambda event, ctx: ctx.wait_for_callback(SUBMIT, name=event),
+    "invoke/5-1": lambda: lambda event, ctx: ctx.invoke("echo", event),
+    "invoke/5-2": lambda: lambda event, ctx: ctx.invoke("echo", event["payload"], name=event["name"]),
+    "invoke/5-3": lambda: lambda event, ctx: ctx.invoke("echo", event),
+    "invoke/5-4": lambda: lambda event, ctx: ctx.invoke("echo", None),
+    "invoke/5-6": lambda: caught_invoke,
+    "invoke/5-8": lambda: lambda event, ctx: ctx.invoke(
+        "echo", event["payload"], config=InvokeConfig(tenant_id=event["tenantId"])
+    ),
+    "invoke/5-9": lambda: invoke_then_wait("echo"),
+    "invoke/5-10": lambda: invoke_then_wait("failing"),
+    "invoke/5-11": lambda: lambda event, ctx: ctx.invoke("echo", ctx.step(lambda _: "from step")),
+    "invoke/5-12": lambda: lambda event, ctx: ctx.step(
+        lambda _, result=ctx.invoke("echo", "to step"): result
+    ),
+    "invoke/5-14": lambda: lambda event, ctx: [ctx.invoke("echo", 1), ctx.invoke("echo", 2)],
     "step/1-1": lambda: lambda event, ctx: ctx.step(lambda _: f"Hello, {event}!"),
     "step/1-3": lambda: two_steps,
     "step/1-11": lambda: lambda event, ctx: ctx.step(flaky_once(), config=retry(3)),
@@ -198,6 +306,50 @@ def match(expected: Any, actual: Any, bindings: dict[str, Any], where: str) -> N
     assert expected == actual, f"{where}: expected {expected!r}, got {actual!r}"
 
 
+def echo(event: Any, ctx: DurableContext) -> Any:
+    return event
+
+
+def failing(event: Any, ctx: DurableContext) -> Any:
+    raise RuntimeError("the target failed")
+
+
+def functions(handler: Callable[[Any, DurableContext], Any]) -> dict[str, Any]:
+    """The handler under test, and the targets its chained invokes reach."""
+    return {
+        name: official_handler(durable_execution(function))
+        for name, function in (("fn", handler), ("echo", echo), ("failing", failing))
+    }
+
+
+def send_callbacks(service: LocalService, arn: str, actions: list[dict[str, Any]]) -> None:
+    """Act as the external system: complete each named callback once it has started."""
+    used: set[str] = set()
+    for action in actions:
+        deadline = time.monotonic() + 30
+        while True:
+            started = [
+                e for e in service.get_history(arn)
+                if e["EventType"] == "CallbackStarted"
+                and e["CallbackStartedDetails"]["CallbackId"] not in used
+                and action["CallbackName"] in ("*", e.get("Name"))
+            ]
+            if started:
+                break
+            assert time.monotonic() < deadline, f"callback {action['CallbackName']} never started"
+            time.sleep(0.02)
+        callback_id = started[0]["CallbackStartedDetails"]["CallbackId"]
+        used.add(callback_id)
+        time.sleep(action.get("Delay", 0) * 0.25)
+        if action["Operation"] == "success":
+            payload = json.dumps(action["Payload"]) if "Payload" in action else None
+            service.send_callback_success(callback_id, payload)
+        elif action["Operation"] == "failure":
+            service.send_callback_failure(callback_id, ErrorObject.from_dict(action["Payload"]))
+        else:
+            service.send_callback_heartbeat(callback_id)
+
+
 @pytest.mark.skipif(not REQUIREMENTS.is_dir(), reason="conformance requirements not available")
 @pytest.mark.parametrize("requirement", sorted(HANDLERS))
 def test_requirement(service: LocalService, requirement: str) -> None:
@@ -210,14 +362,15 @@ def test_requirement(service: LocalService, requirement: str) -> None:
         )
     }
     spec = substitute(spec, variables)
-    runner = LocalRunner(
-        service, {"fn": official_handler(durable_execution(HANDLERS[requirement]()))}, fast_forward=True
-    )
+    runner = LocalRunner(service, functions(HANDLERS[requirement]()), fast_forward=True)
     arn = runner.start("fn", json.dumps(spec["Input"]) if spec.get("Input") is not None else None)
+    actions = threading.Thread(target=send_callbacks, args=(service, arn, spec.get("CallbackActions") or []))
+    actions.start()
     try:
         record = runner.drive(arn)
     except Crash:
         record = runner.drive(arn)  # a new process takes over after the crash
+    actions.join()
 
     expected_result = spec["ExpectedResult"]
     assert record.status == expected_result["ExecutionStatus"], record.error

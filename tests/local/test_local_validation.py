@@ -148,11 +148,36 @@ def test_checkpoint_on_a_finished_execution_is_rejected(service: LocalService) -
     assert "has already ended" in caught.value.error["Message"]
 
 
-def test_callback_operations_are_not_supported_yet(service: LocalService) -> None:
+def test_callbacks_start_once_with_bounded_timeouts(service: LocalService) -> None:
     driver = Driver(service)
+    start = {"Id": "cb", "Type": "CALLBACK", "Action": "START", "SubType": "Callback"}
     with pytest.raises(CheckpointError) as caught:
-        driver.send({"Id": "cb", "Type": "CALLBACK", "Action": "START", "SubType": "Callback"})
-    assert_rejected(caught.value, "not supported by the durable-mp local service")
+        driver.send({**start, "CallbackOptions": {"TimeoutSeconds": -1}})
+    assert_rejected(caught.value, "CallbackOptions.TimeoutSeconds must be between 0 and")
+    driver.send(start)
+    for action in ("START", "SUCCEED"):
+        with pytest.raises(CheckpointError) as caught:
+            driver.send({**start, "Action": action})
+        assert caught.value.error is not None
+        assert caught.value.error["Code"] == "InvalidParameterValueException"
+
+
+def test_chained_invoke_targets_are_checked_before_anything_applies(service: LocalService) -> None:
+    driver = Driver(service)
+    invoke = {"Id": "i", "Type": "CHAINED_INVOKE", "Action": "START", "SubType": "ChainedInvoke"}
+    for options, payload, message in [
+        ({"FunctionName": "no spaces"}, None, "Invalid function ARN 'no spaces'"),
+        ({"FunctionName": "arn:aws:lambda:eu-west-1:123456789012:function:f"}, None, "another account"),
+        ({"FunctionName": "f", "TenantId": "bad\ttenant"}, None, "TenantId must be 1 to 256"),
+        ({"FunctionName": "f"}, '"' + "x" * 1_048_576 + '"', "input payload size must be less"),
+    ]:
+        update = {**invoke, "ChainedInvokeOptions": options}
+        if payload is not None:
+            update["Payload"] = payload
+        with pytest.raises(CheckpointError) as caught:
+            driver.send(step_start("s"), update)
+        assert_rejected(caught.value, message)
+    assert service.get_operations(driver.arn)[1:] == []  # nothing of the batches applied
 
 
 def test_empty_strings_count_as_absent_like_on_the_wire(service: LocalService) -> None:

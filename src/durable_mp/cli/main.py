@@ -1,4 +1,5 @@
-"""``durable-mp``: run durable handlers locally, inspect executions, serve handlers.
+"""``durable-mp``: run durable handlers locally, inspect executions, complete their
+callbacks, stop them, serve handlers.
 
 Usage errors (a bad target, bad JSON, an unknown execution) print one line on stderr
 that says what to fix, and exit with status 2.
@@ -25,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from durable_mp.cli import inspect_cmd, run_cmd
+    from durable_mp.cli import control_cmd, inspect_cmd, run_cmd
 
     parser = _Parser(
         prog="durable-mp",
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     run_cmd.add_parser(commands)
     inspect_cmd.add_parsers(commands)
+    control_cmd.add_parsers(commands)
     try:
         from durable_mp.serve import command as serve_command
     except ImportError:  # pragma: no cover - serve is optional while it is being built

@@ -2,13 +2,15 @@
 
 On a terminal: one live status line (steps done / running / failed, what it waits for,
 elapsed time), with notable events and log records printed above it. Elsewhere: one plain
-line per notable event, nothing redrawn.
+line per notable event, nothing redrawn. A callback that starts waiting is always
+announced with the exact command that completes it from another terminal.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import shlex
 import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -16,13 +18,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+_EXAMPLE_RESULT = shlex.quote('"ok"')  # the result is JSON: a JSON string here
+
 
 class Progress:
-    """Counts steps from history events and tells the user what is happening."""
+    """Counts steps from history events and tells the user what is happening.
 
-    def __init__(self, stream: TextIO, *, live: bool) -> None:
+    ``store`` is the run's ``--store`` file (None for an in-memory run); the hint printed
+    for a waiting callback names it.
+    """
+
+    def __init__(self, stream: TextIO, *, live: bool, store: str | None = None) -> None:
         self._stream = stream
         self._live = live
+        self._store = store
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._running: set[str] = set()
@@ -79,6 +88,8 @@ class Progress:
                 line = f"context {label} {verb}"
                 if kind == "ContextFailed":
                     line += f": {_error(details)}"
+            elif kind.startswith(("Callback", "ChainedInvoke")):
+                line = self._waited_on(kind, op_id, label, event, details)
             elif kind == "InvocationCompleted" and details.get("Error"):
                 line = f"invocation failed: {_error(details)}; the service will invoke again"
             elif kind == "ExecutionStarted":
@@ -87,6 +98,39 @@ class Progress:
             self.write_line(line)
         elif self._live:
             self._redraw()
+
+    def _waited_on(
+        self,
+        kind: str,
+        op_id: str,
+        label: str,
+        event: Mapping[str, Any],
+        details: Mapping[str, Any],
+    ) -> str:
+        """A callback's or chained invoke's event (under the lock): its line."""
+        noun = "callback" if kind.startswith("Callback") else "invoke"
+        verb = kind.removeprefix("Callback").removeprefix("ChainedInvoke")
+        if verb == "Started":
+            deadline = _callback_deadline(event, details) if noun == "callback" else None
+            self._waiting[op_id] = (f"{noun} {label}", deadline)
+            if noun == "callback":
+                return self.callback_hint(label, str(details.get("CallbackId", "")))
+            return f"invoke {label} started: {details.get('FunctionName', '')}"
+        self._waiting.pop(op_id, None)
+        line = f"{noun} {label} {verb.lower().replace('timedout', 'timed out')}"
+        return line if verb == "Succeeded" else f"{line}: {_error(details)}"
+
+    def callback_hint(self, label: str, callback_id: str) -> str:
+        """What to run, in another terminal, to complete a waiting callback."""
+        if self._store is None:
+            return (
+                f"callback {label} is waiting (id {callback_id}), but this run is in memory: "
+                "only a run with --store can be completed from another terminal"
+            )
+        return (
+            f"callback {label} is waiting: durable-mp callback succeed {callback_id} "
+            f"--result {_EXAMPLE_RESULT} --store {shlex.quote(self._store)}"
+        )
 
     # -- output -------------------------------------------------------------------------
 
@@ -167,9 +211,26 @@ class OperationFormatter(logging.Formatter):
         return text
 
 
+_NOTABLE = frozenset(
+    {
+        "StepFailed",
+        "ContextFailed",
+        "InvocationCompleted",
+        "ExecutionStarted",
+        "CallbackStarted",
+        "CallbackSucceeded",
+        "CallbackFailed",
+        "CallbackTimedOut",
+        "ChainedInvokeFailed",
+        "ChainedInvokeTimedOut",
+        "ChainedInvokeStopped",
+    }
+)
+
+
 def _notable(kind: str, line: str) -> bool:
-    """In live mode only failures, retries and context ends get their own line."""
-    return kind in {"StepFailed", "ContextFailed", "InvocationCompleted", "ExecutionStarted"}
+    """In live mode only failures, retries, callbacks and context ends get their own line."""
+    return kind in _NOTABLE
 
 
 def _label(event: Mapping[str, Any]) -> str:
@@ -187,6 +248,12 @@ def _error(details: Mapping[str, Any]) -> str:
     kind = payload.get("ErrorType") or "Error"
     message = payload.get("ErrorMessage") or ""
     return f"{kind}: {message}" if message else kind
+
+
+def _callback_deadline(event: Mapping[str, Any], details: Mapping[str, Any]) -> float | None:
+    started = _deadline(event.get("EventTimestamp"))
+    timeout = details.get("Timeout")
+    return started + timeout if started is not None and isinstance(timeout, int) else None
 
 
 def _deadline(value: Any) -> float | None:

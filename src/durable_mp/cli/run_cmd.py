@@ -1,7 +1,9 @@
 """``durable-mp run``: run a durable handler to the end on the embedded service.
 
 With ``--store`` the execution lives in a SQLite file: kill the process at any moment and
-run the identical command again to resume -- completed steps are not run again.
+run the identical command again to resume -- completed steps are not run again. While it
+waits for a callback it prints the ``durable-mp callback`` command that completes it from
+another terminal; ``--function NAME=TARGET`` makes NAME a target of ``ctx.invoke``.
 """
 
 from __future__ import annotations
@@ -88,6 +90,14 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="fire waits and retry timers at once instead of sleeping (testing)",
     )
+    parser.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="NAME=TARGET",
+        help="a function ctx.invoke can reach by NAME: a @durable_execution handler (runs as "
+        "its own execution) or a plain handler(event, context); repeatable",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -99,20 +109,28 @@ def run(args: argparse.Namespace) -> int:
         target = load_target(args.target, step_executor=args.executor, workers=args.workers)
     except TargetError as error:
         raise UsageError(str(error)) from None
+    function_name = target.function_name
+    durable, plain = _invoke_targets(args, function_name)
     service = _open_service(args.store)
-    progress = Progress(sys.stderr, live=sys.stderr.isatty())
+    progress = Progress(sys.stderr, live=sys.stderr.isatty(), store=args.store)
     _configure_logging(args.log_level, progress)
     try:
         name = _execution_name(args, target.spec, input_payload)
-        function_name = target.function_name
         runner = LocalRunner(
-            service, {function_name: target.lambda_handler}, fast_forward=args.fast_forward
+            service,
+            {function_name: target.lambda_handler, **durable},
+            plain_functions=plain,
+            fast_forward=args.fast_forward,
         )
         main_arn: list[str] = []
 
         def show(event_arn: str, event: dict[str, Any]) -> None:
             if not main_arn or event_arn == main_arn[0]:
                 progress.on_event(event)
+            elif event.get("EventType") == "CallbackStarted":  # a chained child waits for it
+                details = event.get("CallbackStartedDetails") or {}
+                label = f"'{event['Name']}'" if event.get("Name") else "of a chained invoke"
+                progress.write_line(progress.callback_hint(label, details.get("CallbackId", "")))
 
         service.add_listener(show)
         existing = service.find_execution(name) if name else None
@@ -121,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             arn = existing.arn
             if existing.status == "RUNNING":
                 progress.write_line(f"resuming execution {existing.name} from {args.store}")
+                _show_waiting_callbacks(service, arn, progress)
         else:
             arn = runner.start(function_name, input_payload, name=name)
         main_arn.append(arn)
@@ -129,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 record = runner.drive(arn)
             except KeyboardInterrupt:
+                _quiet_exit()
                 progress.close()
                 hint = (
                     "run the same command again to resume"
@@ -144,7 +164,58 @@ def run(args: argparse.Namespace) -> int:
             )
     finally:
         progress.close()
+    _quiet_exit()
     return _report(record, args)
+
+
+def _quiet_exit() -> None:
+    """The process is about to exit: an invocation still on its thread (a stopped
+    execution's, an interrupted one's) must not log its way through the shutdown."""
+    logging.disable(logging.CRITICAL)
+
+
+def _invoke_targets(
+    args: argparse.Namespace, own_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--function NAME=TARGET`` entries: durable handlers, and plain handlers."""
+    durable: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    for entry in args.function:
+        name, sep, spec = entry.partition("=")
+        if not sep or not NAME_PATTERN.match(name) or not spec:
+            raise UsageError(
+                f"--function {entry!r} is not NAME=TARGET (NAME: 1 to 64 letters, digits, "
+                "'-' or '_'), e.g. --function child=jobs.py:child"
+            )
+        if name == own_name or name in durable or name in plain:
+            raise UsageError(f"--function {name} is given twice (or is the run's own function)")
+        try:
+            loaded = load_target(spec, step_executor=args.executor, workers=args.workers)
+        except TargetError as error:
+            raise UsageError(f"--function {name}: {error}") from None
+        handler = getattr(loaded.module, loaded.attribute)
+        if hasattr(handler, "__durable_handler__"):
+            durable[name] = loaded.lambda_handler
+        else:
+            plain[name] = handler
+    return durable, plain
+
+
+def _show_waiting_callbacks(service: LocalService, arn: str, progress: Progress) -> None:
+    """A resumed run repeats how to complete the callbacks it (or a child) still waits for."""
+    from durable_mp.lambda_service import OperationStatus, OperationType
+
+    executions = [arn]
+    for execution in executions:
+        executions.extend(service.running_children(execution))
+        for op in service.get_operations(execution):
+            if (
+                op.operation_type is OperationType.CALLBACK
+                and op.status is OperationStatus.STARTED
+                and op.callback_details is not None
+            ):
+                label = f"'{op.name}'" if op.name else f"#{op.operation_id[:8]}"
+                progress.write_line(progress.callback_hint(label, op.callback_details.callback_id))
 
 
 def _read_input(args: argparse.Namespace) -> str | None:
@@ -248,6 +319,8 @@ def _report(record: ExecutionRecord, args: argparse.Namespace) -> int:
             print(record.result)
         return EXIT_SUCCEEDED
     summary = f"execution {record.name} {record.status}"
+    if record.status == "STOPPED":
+        summary = f"execution {record.name} was stopped (durable-mp stop)"
     if error:
         summary += f": {error.get('ErrorType', 'Error')}: {error.get('ErrorMessage', '')}"
     print(summary, file=sys.stderr)

@@ -5,23 +5,33 @@
 """
 
 from durable_mp.local.errors import (
+    CallbackAlreadyCompletedError,
+    CallbackNotFoundError,
+    CallbackRequestError,
     ExecutionNameConflictError,
     ExecutionNotFoundError,
     ExecutionNotRunningError,
+    InvalidCallbackRequestError,
 )
 from durable_mp.local.history import history_to_json
+from durable_mp.local.invoke import PendingCall
 from durable_mp.local.records import ExecutionRecord, Invocation
 from durable_mp.local.runner import LocalRunner, ReplayClient
 from durable_mp.local.service import LocalService
 
 __all__ = [
+    "CallbackAlreadyCompletedError",
+    "CallbackNotFoundError",
+    "CallbackRequestError",
     "ExecutionNameConflictError",
     "ExecutionNotFoundError",
     "ExecutionNotRunningError",
     "ExecutionRecord",
+    "InvalidCallbackRequestError",
     "Invocation",
     "LocalRunner",
     "LocalService",
+    "PendingCall",
     "ReplayClient",
     "history_to_json",
 ]

@@ -9,6 +9,7 @@ changed since the old token was issued (its ``NewExecutionState``), paged like
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.exceptions import CheckpointError, GetExecutionStateError
@@ -21,7 +22,7 @@ from durable_mp.lambda_service import (
     OperationUpdate,
     StateOutput,
 )
-from durable_mp.local import lifecycle, tokens
+from durable_mp.local import callbacks, invoke, lifecycle, tokens
 from durable_mp.local.errors import api_error, invalid_parameter
 from durable_mp.local.paging import MAX_PAGE_ITEMS, Marker, read_page
 from durable_mp.local.records import FAILED, RUNNING, SUCCEEDED
@@ -29,29 +30,37 @@ from durable_mp.local.transitions import apply_update
 from durable_mp.local.validation import validate_batch
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from durable_mp.local.invoke import FunctionSpec
     from durable_mp.local.journal import Journal
     from durable_mp.local.store import ExecutionRow, Tx
 
-_UNSUPPORTED = (OperationType.CALLBACK, OperationType.CHAINED_INVOKE)
+
+@dataclass(frozen=True)
+class Context:
+    """What applying a checkpoint needs beyond the store: the service's identity and the
+    functions chained invokes may target."""
+
+    page_size: int
+    region: str
+    account_id: str
+    functions: Mapping[str, FunctionSpec]
 
 
 def apply(
-    journal: Journal, token_text: str, updates: list[OperationUpdate], page_size: int
+    journal: Journal, token_text: str, updates: list[OperationUpdate], context: Context
 ) -> CheckpointOutput:
     """Validate and apply one batch; the new token (None once ended) and the delta."""
     row, tx = journal.row, journal.tx
     token, request_id = tokens.require_current(tx, row, token_text, CheckpointError)
     since = tx.token_version(row.arn, token.sequence) or 0
     validate_batch(updates, _referenced(journal, updates))
+    invoke.check_starts(updates, region=context.region, account_id=context.account_id)
+    _check_child_result(journal, updates)
     for update in updates:
-        if update.operation_type in _UNSUPPORTED:
-            raise invalid_parameter(
-                f"{update.operation_type.value} operations are not supported by the "
-                "durable-mp local service yet; run this handler on AWS Lambda."
-            )
-    for update in updates:
-        _apply_one(journal, update)
-    page = read_page(tx, row.arn, Marker(-1, (since, row.version)), page_size)
+        _apply_one(journal, update, context)
+    page = read_page(tx, row.arn, Marker(-1, (since, row.version)), context.page_size)
     row.seen_version = row.version
     new_token = tokens.issue(tx, row, request_id) if row.status == RUNNING else None
     return CheckpointOutput(
@@ -62,23 +71,45 @@ def apply(
     )
 
 
-def _apply_one(journal: Journal, update: OperationUpdate) -> None:
-    if update.operation_type is OperationType.EXECUTION:
-        # The execution ends now; its history event follows the invocation's end.
-        succeeded = update.action is OperationAction.SUCCEED
-        lifecycle.end_execution(
-            journal,
-            SUCCEEDED if succeeded else FAILED,
-            result=update.payload if succeeded else None,
-            error=None if succeeded else update.error,
-            defer_event=True,
-        )
-        return
+def _apply_one(journal: Journal, update: OperationUpdate, context: Context) -> None:
+    match update.operation_type:
+        case OperationType.EXECUTION:
+            # The execution ends now; its history event follows the invocation's end.
+            succeeded = update.action is OperationAction.SUCCEED
+            lifecycle.end_execution(
+                journal,
+                SUCCEEDED if succeeded else FAILED,
+                result=update.payload if succeeded else None,
+                error=None if succeeded else update.error,
+                defer_event=True,
+            )
+            return
+        case OperationType.CALLBACK:
+            callbacks.start(journal, update)
+            return
+        case OperationType.CHAINED_INVOKE:
+            invoke.start(
+                journal,
+                update,
+                context.functions,
+                region=context.region,
+                account_id=context.account_id,
+            )
+            return
     current = journal.operation(update.operation_id)
     transition = apply_update(update, current.operation if current else None, journal.now)
     journal.put(transition.operation)
     for event in transition.events:
         journal.record(event)
+
+
+def _check_child_result(journal: Journal, updates: list[OperationUpdate]) -> None:
+    """A chained child's result goes back to its parent, so it is capped like one."""
+    for update in updates:
+        if update.is_execution_terminal and invoke.child_result_too_large(
+            journal.tx, journal.arn, update.payload
+        ):
+            raise invalid_parameter(invoke.CHILD_OUTPUT_TOO_LARGE)
 
 
 def _referenced(journal: Journal, updates: list[OperationUpdate]) -> dict[str, Operation]:

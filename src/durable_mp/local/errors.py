@@ -20,6 +20,7 @@ from durable_mp.exceptions import (
 )
 
 RESOURCE_NOT_FOUND_EXCEPTION = "ResourceNotFoundException"
+CALLBACK_TIMEOUT_EXCEPTION = "CallbackTimeoutException"  # the API's "callback is closed"
 NOT_FOUND_ERROR = 404
 CHECKPOINT_OPERATION = "CheckpointDurableExecution"
 GET_STATE_OPERATION = "GetDurableExecutionState"
@@ -44,6 +45,32 @@ class ExecutionNameConflictError(ValueError):
 
 class ExecutionNotRunningError(RuntimeError):
     """An invocation was requested for an execution that has already ended."""
+
+
+class CallbackRequestError(Exception):
+    """A SendDurableExecutionCallback* request the service rejects.
+
+    ``code`` is the error code the real API answers with, so code that handles both the
+    real service and this one can match on it.
+    """
+
+    code = INVALID_PARAMETER_VALUE_EXCEPTION
+
+
+class InvalidCallbackRequestError(CallbackRequestError, ValueError):
+    """A malformed callback id, or a result or error larger than the API allows."""
+
+
+class CallbackNotFoundError(CallbackRequestError, LookupError):
+    """No callback with that id exists in this store."""
+
+    code = RESOURCE_NOT_FOUND_EXCEPTION
+
+
+class CallbackAlreadyCompletedError(CallbackRequestError):
+    """The callback is closed: it succeeded, failed or timed out, or its execution ended."""
+
+    code = CALLBACK_TIMEOUT_EXCEPTION
 
 
 def api_error(

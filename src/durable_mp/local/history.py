@@ -267,7 +267,9 @@ def chained_invoke_started(
     executed_version: str | None = None,
     tenant_id: str | None = None,
 ) -> HistoryEvent:
-    details: dict[str, Any] = {"FunctionName": function_name, "Input": _data(input_payload)}
+    details: dict[str, Any] = {"FunctionName": function_name}
+    if input_payload is not None:  # none kept for a target that never started
+        details["Input"] = _data(input_payload)
     if tenant_id is not None:
         details["TenantId"] = tenant_id
     if executed_version is not None:

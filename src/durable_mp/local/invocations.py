@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from durable_mp.exceptions import INVALID_PARAMETER_VALUE_EXCEPTION
 from durable_mp.invocation_input import DurableExecutionInvocationInput, InitialExecutionState
 from durable_mp.lambda_service import ErrorObject
-from durable_mp.local import history, tokens
+from durable_mp.local import history, invoke, tokens
 from durable_mp.local.clock import from_epoch
 from durable_mp.local.lifecycle import end_execution, record_end
 from durable_mp.local.paging import Marker, read_page
@@ -114,7 +114,13 @@ def complete(
     row.failed_attempts = 0
     assert output is not None
     if status == SUCCEEDED:
-        end_execution(journal, SUCCEEDED, result=output.get("Result"))
+        result = output.get("Result")
+        if invoke.child_result_too_large(journal.tx, row.arn, result):
+            end_execution(
+                journal, FAILED, error=ErrorObject.from_message(invoke.CHILD_OUTPUT_TOO_LARGE)
+            )
+        else:
+            end_execution(journal, SUCCEEDED, result=result)
     elif status == FAILED:
         raw = output.get("Error")
         end_execution(journal, FAILED, error=ErrorObject.from_dict(raw) if raw else None)

@@ -3,7 +3,9 @@
 Every change to an operation bumps the execution's version and stamps the operation
 with it; every history event gets the next EventId. Keeping both counters here means no
 code path can change an operation without it showing up in deltas, or append an event
-out of order.
+out of order. A change that reaches another execution (a chained invoke creating its
+child, a child completing its parent's operation) goes through a linked journal in the
+same transaction, so both sides commit together or not at all.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Journal:
         self.row = row
         self.now = now
         self.appended: list[dict[str, Any]] = []
+        self.linked: list[Journal] = []
 
     @property
     def arn(self) -> str:
@@ -60,5 +63,19 @@ class Journal:
         self.tx.append_event(self.row.arn, self.row.event_count, stored)
         self.appended.append(stored)
 
+    def link(self, journal: Journal) -> Journal:
+        """Save ``journal`` (another execution's) with this one."""
+        self.linked.append(journal)
+        return journal
+
+    def link_row(self, row: ExecutionRow) -> Journal:
+        """A journal for another execution, in this transaction, saved with this one."""
+        return self.link(Journal(self.tx, row, self.now))
+
+    def all(self) -> list[Journal]:
+        """This journal and every journal linked to it, depth first."""
+        return [self, *(inner for journal in self.linked for inner in journal.all())]
+
     def save(self) -> None:
-        self.tx.save_execution(self.row)
+        for journal in self.all():
+            journal.tx.save_execution(journal.row)

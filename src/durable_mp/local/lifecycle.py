@@ -1,56 +1,76 @@
 """Execution-level changes: timers coming due, the execution timing out, ending.
 
-Timers are fired lazily: at every checkpoint, when an invocation begins, and when the
-runner asks (``as_of`` lets it fire the earliest timer early to fast-forward). Recorded
-timestamps are always real; only the decision "is it due" uses ``as_of``.
+Timers (waits, step retries, callback timeouts and heartbeats) are fired lazily: at every
+checkpoint, when an invocation begins, and when the runner asks (``as_of`` lets it fire
+the earliest timer early to fast-forward). Recorded timestamps are always real; only the
+decision "is it due" uses ``as_of``. An execution's end reaches the chained invoke that
+started it, if one did.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from durable_mp.lambda_service import ErrorObject, OperationStatus
-from durable_mp.local import history
+from durable_mp.local import callbacks, history, invoke
 from durable_mp.local.clock import from_epoch
 from durable_mp.local.records import FAILED, RUNNING, STOPPED, SUCCEEDED, TIMED_OUT
 from durable_mp.local.transitions import due_at, fire
 
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Callable
 
+    from durable_mp.lambda_service import Operation
     from durable_mp.local.journal import Journal
     from durable_mp.local.store import ExecutionRow, Tx
 
 
 def fire_due_timers(journal: Journal, as_of: datetime.datetime) -> bool:
     """Fire everything due by ``as_of`` in time order; whether anything changed."""
-    row = journal.row
+    row, tx = journal.row, journal.tx
     if row.status != RUNNING:
         return False
     changed = False
     deadline = deadline_of(row)
-    for stored in journal.tx.due_operations(row.arn, as_of.timestamp()):
-        due = due_at(stored.operation)
-        if due is None or deadline <= due.timestamp():
+    until = as_of.timestamp()
+    due: list[tuple[float, int, Callable[[], None]]] = []
+    for stored in tx.due_operations(row.arn, until):
+        when = due_at(stored.operation)
+        if when is not None:
+            due.append((when.timestamp(), stored.position, _firing(journal, stored.operation)))
+    for callback in tx.due_callbacks(row.arn, until):
+        if callback.due_ts is not None:
+            due.append((callback.due_ts, -1, partial(callbacks.fire, journal, callback)))
+    for due_ts, _, fire_one in sorted(due, key=lambda item: item[:2]):
+        if deadline <= due_ts:
             break
-        transition = fire(stored.operation, journal.now)
-        journal.put(transition.operation)
-        for event in transition.events:
-            journal.record(event)
+        fire_one()
         changed = True
-    if deadline <= as_of.timestamp():
+    if deadline <= until:
         end_execution(
             journal,
             TIMED_OUT,
             error=ErrorObject.from_message(f"Execution timed out after {row.timeout_s} seconds."),
         )
         return True
-    if row.retry_at is not None and 0 < row.retry_at <= as_of.timestamp():
+    if row.retry_at is not None and 0 < row.retry_at <= until:
         row.retry_at = 0.0  # the invocation retry is due now
         changed = True
     return changed
+
+
+def _firing(journal: Journal, operation: Operation) -> Callable[[], None]:
+    def fire_operation() -> None:
+        transition = fire(operation, journal.now)
+        journal.put(transition.operation)
+        for event in transition.events:
+            journal.record(event)
+
+    return fire_operation
 
 
 def next_wakeup(tx: Tx, row: ExecutionRow) -> datetime.datetime | None:
@@ -58,12 +78,34 @@ def next_wakeup(tx: Tx, row: ExecutionRow) -> datetime.datetime | None:
     if row.status != RUNNING:
         return None
     candidates = [deadline_of(row)]
-    earliest = tx.earliest_due(row.arn)
-    if earliest is not None:
-        candidates.append(earliest)
+    for earliest in (tx.earliest_due(row.arn), tx.earliest_callback_due(row.arn)):
+        if earliest is not None:
+            candidates.append(earliest)
     if row.retry_at is not None:
         candidates.append(row.retry_at)
     return from_epoch(min(candidates))
+
+
+def next_skippable(tx: Tx, row: ExecutionRow) -> datetime.datetime | None:
+    """The moment a fast-forwarding runner may jump to now, or None: wait in real time.
+
+    Waits, step retries and invocation retries may be skipped ahead. A callback's timers
+    run in real time (an external system is meant to beat them), so nothing is skipped
+    past one; nor past the execution timeout while a callback or a chained invoke is
+    open, since its end can still arrive from outside the timers.
+    """
+    if row.status != RUNNING:
+        return None
+    callback_due = tx.earliest_callback_due(row.arn)
+    candidates = [ts for ts in (tx.earliest_due(row.arn), row.retry_at) if ts is not None]
+    if not tx.any_operation(row.arn, ("STARTED",), types=("CALLBACK", "CHAINED_INVOKE")):
+        candidates.append(deadline_of(row))
+    if not candidates:
+        return None
+    earliest = min(candidates)
+    if callback_due is not None and callback_due <= earliest:
+        return None
+    return from_epoch(earliest)
 
 
 def deadline_of(row: ExecutionRow) -> float:
@@ -119,6 +161,7 @@ def record_end(journal: Journal) -> None:
         journal.record(history.execution_timed_out(op_id, name, error, now))
     else:
         journal.record(history.execution_stopped(op_id, name, error, now))
+    invoke.child_ended(journal)
 
 
 def stored_error(row: ExecutionRow) -> ErrorObject | None:

@@ -2,19 +2,18 @@
 
 It does what Lambda and the service do together: invoke the handler whenever there is
 something to do, sleep until the next timer otherwise (or, with ``fast_forward``, fire
-that timer at once), retry failed invocations, and stop at a terminal status. Every step
-is persisted by the service before the runner acts on it, so a process killed at any
-instant resumes by opening the same store and calling :meth:`LocalRunner.drive`.
+that timer at once), retry failed invocations, run the targets of chained invokes, and
+stop at a terminal status. Every step is persisted by the service before the runner
+acts on it, so a process killed at any instant resumes by opening the same store and
+calling :meth:`LocalRunner.drive`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import json
 import logging
-import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +32,17 @@ from durable_mp.lambda_service import (
     OperationUpdate,
     StateOutput,
 )
+from durable_mp.local import plain
+from durable_mp.local.abandon import Abandonment, GuardedClient
+from durable_mp.local.drive import Drive
 from durable_mp.local.errors import ExecutionNotRunningError
+from durable_mp.local.executions import DEFAULT_EXECUTION_TIMEOUT_SECONDS
+from durable_mp.local.invoke import not_found
 from durable_mp.local.records import ExecutionRecord, function_arn
 from durable_mp.types import LocalLambdaContext
 
 if TYPE_CHECKING:
+    from durable_mp.local.invoke import PendingCall
     from durable_mp.local.service import LocalService
 
 logger = logging.getLogger(__name__)
@@ -48,92 +53,147 @@ _REPLAY_TOKEN = "replay"
 
 
 class LocalRunner:
-    """Runs the handlers in ``functions`` (function name -> Lambda handler) on ``service``."""
+    """Runs the handlers in ``functions`` (function name -> Lambda handler) on ``service``.
+
+    ``functions`` are durable handlers (``@durable_execution``): each can be started, and
+    a chained invoke of one runs as its own child execution (with
+    ``child_execution_timeout_seconds``). ``plain_functions`` are ordinary Lambda
+    handlers, ``handler(event, context)``, that chained invokes call once each.
+    """
 
     def __init__(
         self,
         service: LocalService,
         functions: Mapping[str, Handler],
         *,
+        plain_functions: Mapping[str, Callable[[Any, Any], Any]] | None = None,
         fast_forward: bool = False,
+        child_execution_timeout_seconds: int = DEFAULT_EXECUTION_TIMEOUT_SECONDS,
     ) -> None:
         self.service = service
         self.functions = dict(functions)
+        self.plain_functions = dict(plain_functions or {})
+        both = sorted(set(self.functions) & set(self.plain_functions))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)}: registered as durable and as plain functions; "
+                "a name is one or the other."
+            )
         self.fast_forward = fast_forward
         self.last_replay: ReplayClient | None = None
+        for name in self.functions:
+            service.register_function(
+                name, durable=True, execution_timeout_seconds=child_execution_timeout_seconds
+            )
+        for name in self.plain_functions:
+            service.register_function(name, durable=False)
 
     def run(
-        self, function_name: str, input: Any = None, *, name: str | None = None
+        self,
+        function_name: str,
+        input: Any = None,
+        *,
+        name: str | None = None,
+        execution_timeout_seconds: int = DEFAULT_EXECUTION_TIMEOUT_SECONDS,
     ) -> ExecutionRecord:
         """Start an execution and drive it to a terminal status."""
-        return self.drive(self.start(function_name, input, name=name))
+        return self.drive(
+            self.start(
+                function_name, input, name=name, execution_timeout_seconds=execution_timeout_seconds
+            )
+        )
 
-    def start(self, function_name: str, input: Any = None, *, name: str | None = None) -> str:
+    def start(
+        self,
+        function_name: str,
+        input: Any = None,
+        *,
+        name: str | None = None,
+        execution_timeout_seconds: int = DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+    ) -> str:
         """Start an execution; ``input`` is JSON-encoded unless it is already a string."""
         self._handler(function_name)
         payload = input if isinstance(input, str) or input is None else json.dumps(input)
-        return self.service.start_execution(function_name, payload, name=name).arn
+        return self.service.start_execution(
+            function_name, payload, name=name, execution_timeout_seconds=execution_timeout_seconds
+        ).arn
 
     def drive(
         self, arn: str, *, until: Callable[[ExecutionRecord], bool] | None = None
     ) -> ExecutionRecord:
         """Invoke while there is work, wait for the next timer otherwise, until the end.
 
-        ``until`` stops early once it returns True for the current record. An execution
-        left RUNNING with nothing that could ever wake it is returned as it is.
+        The child executions of chained invokes run alongside, each invocation on its
+        own thread. While nothing is due the store is polled, so a callback completed or
+        a stop sent by another process is acted on within a fraction of a second.
+        ``until`` stops early once it returns True for the current record (after the
+        invocations in flight have finished).
         """
-        self.service.recover_interrupted_invocation(arn)
-        while True:
-            record = self.service.get_execution(arn)
-            if record.is_terminal or (until is not None and until(record)):
-                return record
-            if self.service.has_work(arn):
-                # It may end while the invocation is being opened (a timeout, a 5th failure).
-                with contextlib.suppress(ExecutionNotRunningError):
-                    self.invoke_once(arn)
-                continue
-            wakeup = self.service.next_wakeup(arn)
-            if wakeup is None:
-                logger.warning("Execution %s waits for nothing the local service can deliver", arn)
-                return record
-            if self.fast_forward:
-                self.service.fire_due_timers(arn, as_of=wakeup)
-            else:
-                _sleep_until(wakeup)
-                self.service.fire_due_timers(arn)
+        return Drive(self, arn).run(until)
 
-    def invoke_once(self, arn: str) -> Mapping[str, Any]:
+    def invoke_once(self, arn: str, *, abandonment: Abandonment | None = None) -> Mapping[str, Any]:
         """One invocation; returns the handler's output.
 
         If the handler raises, the invocation failed (the service retries it) and the
         result is Lambda's error payload: ``errorMessage``, ``errorType``, ``stackTrace``.
+        Once ``abandonment`` is set the invocation writes nothing more and stays open, as
+        if its process had died.
         """
         record = self.service.get_execution(arn)
         handler = self._handler(record.function_name)
         invocation = self.service.begin_invocation(arn)
+        abandonment = abandonment or Abandonment()
         event = DurableExecutionInvocationInputWithClient(
             durable_execution_arn=invocation.event.durable_execution_arn,
             checkpoint_token=invocation.event.checkpoint_token,
             initial_execution_state=invocation.event.initial_execution_state,
             updated_operation_ids=list(invocation.event.updated_operation_ids),
-            service_client=self.service,
+            service_client=GuardedClient(self.service, abandonment),
         )
         try:
             output = handler(event, self._context(record, invocation.request_id))
         except Exception as error:
             failure = _error_object(error)
+            if abandonment.abandoned:
+                return {"errorMessage": failure.message, "errorType": failure.type}
             self.service.complete_invocation(invocation, error=failure)
             return {
                 "errorMessage": failure.message,
                 "errorType": failure.type,
                 "stackTrace": failure.stack_trace or [],
             }
+        if abandonment.abandoned:
+            return {"Status": None}
         if not isinstance(output, Mapping):
             logger.error("Handler of %s returned %r, not an output dict", arn, type(output))
             self.service.complete_invocation(invocation, output={"Status": None})
             return {"Status": None}
         self.service.complete_invocation(invocation, output=output)
         return output
+
+    def call_plain(self, call: PendingCall, *, abandonment: Abandonment | None = None) -> bool:
+        """Make a plain target's call and record its outcome; whether it was recorded.
+
+        Nothing is recorded once ``abandonment`` is set: the call is owed again.
+        """
+        handler = self.plain_functions.get(call.function_name)
+        if handler is None:  # registered by an earlier process, not by this one
+            error = not_found(call.function_name, [*self.functions, *self.plain_functions])
+            return self.service.complete_chained_invoke(call.arn, call.operation_id, error=error)
+        context = LocalLambdaContext(
+            aws_request_id=str(uuid.uuid4()),
+            function_name=call.function_name,
+            invoked_function_arn=function_arn(
+                self.service.region, self.service.account_id, call.function_name
+            ),
+            tenant_id=call.tenant_id,
+        )
+        outcome = plain.call(handler, call.payload, context)
+        if abandonment is not None and abandonment.abandoned:
+            return False
+        return self.service.complete_chained_invoke(
+            call.arn, call.operation_id, result=outcome.result, error=outcome.error
+        )
 
     def replay(self, arn: str) -> Mapping[str, Any]:
         """Invoke the handler once more against a finished execution's complete state.
@@ -229,9 +289,3 @@ def _error_object(error: Exception) -> ErrorObject:
         data=None,
         stack_trace=traceback.format_exception(error),
     )
-
-
-def _sleep_until(moment: datetime.datetime) -> None:
-    delay = (moment - datetime.datetime.now(tz=datetime.UTC)).total_seconds()
-    if delay > 0:
-        time.sleep(delay)

@@ -3,62 +3,65 @@
 It implements the two data-plane calls the SDK makes
 (:class:`~durable_mp.service_client.DurableServiceClient`) with the real service's
 operation state machine, validation and checkpoint-token discipline, plus the control
-plane a runner needs: start executions, begin and complete invocations, fire timers,
-read the history in ``GetDurableExecutionHistory`` format.
+plane a runner needs: start and stop executions, complete callbacks, begin and complete
+invocations, fire timers, carry chained invokes to their targets and back, read the
+history in ``GetDurableExecutionHistory`` format.
 
 Each call is one SQLite transaction, so a process killed at any instant resumes from the
 last acknowledged checkpoint. One process drives an execution at a time; any number may
-read it.
+read it, and others may complete its callbacks or stop it: nothing is cached between
+calls, so their changes are seen at the next one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-import threading
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.exceptions import CheckpointError, GetExecutionStateError
 from durable_mp.lambda_service import (
-    MAX_OPERATION_PAYLOAD_BYTES,
     CheckpointOutput,
     ErrorObject,
-    ExecutionDetails,
     Operation,
     OperationStatus,
-    OperationType,
     OperationUpdate,
     StateOutput,
 )
-from durable_mp.local import checkpoints, history, invocations, lifecycle
+from durable_mp.local import (
+    callbacks,
+    checkpoints,
+    executions,
+    history,
+    invocations,
+    invoke,
+    lifecycle,
+)
 from durable_mp.local.clock import Clock, RealClock, from_epoch
 from durable_mp.local.errors import (
-    ExecutionNameConflictError,
+    CallbackRequestError,
     ExecutionNotFoundError,
     ExecutionNotRunningError,
     execution_not_found,
 )
+from durable_mp.local.invoke import FunctionSpec, PendingCall
 from durable_mp.local.journal import Journal
-from durable_mp.local.records import (
-    EXECUTION_NAME,
-    RUNNING,
-    ExecutionRecord,
-    Invocation,
-    execution_arn,
-)
-from durable_mp.local.store import CheckpointReply, ExecutionRow, Store
+from durable_mp.local.listeners import HistoryListener, Listeners
+from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
+from durable_mp.local.store import CallbackRow, CheckpointReply, ExecutionRow, Store
 from durable_mp.local.validation import MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
     import datetime
     import os
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
-HistoryListener = Callable[[str, dict[str, Any]], object]  # the return value is ignored
+STOP_REQUESTED = "Execution stopped by user request"
+MAX_STOP_ERROR_BYTES = 1_048_576  # StopDurableExecution's Error, as the API bounds it
 
 
 class LocalService:
@@ -88,8 +91,8 @@ class LocalService:
         self.account_id = account_id
         self._retry_delay = invocation_retry_delay
         self._clock: Clock = clock or RealClock()
-        self._listeners: list[HistoryListener] = []
-        self._listeners_lock = threading.Lock()
+        self._functions: dict[str, FunctionSpec] = {}
+        self._listeners = Listeners(self._events_after, self._last_event_id)
 
     @property
     def path(self) -> str:
@@ -123,7 +126,7 @@ class LocalService:
                 return CheckpointOutput.from_dict(cached.reply)
             lifecycle.fire_due_timers(journal, journal.now)
             try:
-                output = checkpoints.apply(journal, checkpoint_token, wire, self._page_size)
+                output = checkpoints.apply(journal, checkpoint_token, wire, self._context())
             except CheckpointError as error:
                 failure = error  # the fired timers still commit
             else:
@@ -168,60 +171,44 @@ class LocalService:
         execution_timeout_seconds: int = 86400,
     ) -> ExecutionRecord:
         """Create an execution (RUNNING, never invoked yet); its ARN names it from now on."""
-        name = uuid.uuid4().hex if name is None else name
-        if not EXECUTION_NAME.fullmatch(name):
-            raise ValueError(
-                f"Invalid execution name {name!r}: use 1-64 characters of [a-zA-Z0-9_-]."
-            )
-        if not function_name or "/" in function_name:
-            raise ValueError(f"Invalid function name {function_name!r}.")
-        if not 1 <= execution_timeout_seconds <= MAX_WAIT_SECONDS:
-            raise ValueError(f"execution_timeout_seconds must be between 1 and {MAX_WAIT_SECONDS}.")
-        if input_payload is not None and len(input_payload.encode()) > MAX_OPERATION_PAYLOAD_BYTES:
-            raise ValueError(f"The input is larger than {MAX_OPERATION_PAYLOAD_BYTES} bytes.")
-        execution_id = str(uuid.uuid4())
-        arn = execution_arn(self.region, self.account_id, function_name, name, execution_id)
         now = self._clock.now()
-        row = ExecutionRow(
-            arn=arn,
-            name=name,
-            function_name=function_name,
-            execution_op_id=execution_id,
-            status=RUNNING,
-            input_payload=input_payload,
-            result=None,
-            error=None,
-            start_ts=now.timestamp(),
-            end_ts=None,
-            timeout_s=execution_timeout_seconds,
-        )
         try:
             with self._store.transaction() as tx:
-                if tx.find_execution_by_name(name) is not None:
-                    raise _name_conflict(name)
-                tx.insert_execution(row)
-                journal = Journal(tx, row, now)
-                journal.put(
-                    Operation(
-                        operation_id=execution_id,
-                        operation_type=OperationType.EXECUTION,
-                        status=OperationStatus.STARTED,
-                        name=name,
-                        start_timestamp=now,
-                        execution_details=ExecutionDetails(input_payload),
-                    )
-                )
-                row.seen_version = row.version
-                journal.record(
-                    history.execution_started(
-                        execution_id, name, input_payload, execution_timeout_seconds, now
-                    )
+                journal = executions.create(
+                    tx,
+                    region=self.region,
+                    account_id=self.account_id,
+                    function_name=function_name,
+                    input_payload=input_payload,
+                    name=name,
+                    execution_timeout_seconds=execution_timeout_seconds,
+                    now=now,
                 )
                 journal.save()
         except sqlite3.IntegrityError as error:  # another process took the name meanwhile
-            raise _name_conflict(name) from error
-        self._notify(arn, journal.appended)
-        return _record(row)
+            raise executions.name_conflict(name or "") from error
+        self._notify(journal)
+        return _record(journal.row)
+
+    def stop_execution(self, arn_or_name: str, error: ErrorObject | None = None) -> ExecutionRecord:
+        """Stop a RUNNING execution: STOPPED, with an ExecutionStopped event.
+
+        Its running invocation can checkpoint no more, so it ends; a chained invoke that
+        started this execution ends STOPPED with ``error``. Stopping an execution that has
+        already ended changes nothing (the API's stop is idempotent): check the returned
+        record's status.
+        """
+        if error is not None and len(json.dumps(error.to_dict())) > MAX_STOP_ERROR_BYTES:
+            raise ValueError(f"The stop error is larger than {MAX_STOP_ERROR_BYTES} bytes.")
+        arn = self._arn_of(arn_or_name)
+        with self._change(arn) as journal:
+            lifecycle.fire_due_timers(journal, journal.now)  # a timeout that came first stands
+            if journal.row.status == RUNNING:
+                lifecycle.end_execution(
+                    journal, STOPPED, error=error or ErrorObject.from_message(STOP_REQUESTED)
+                )
+            record = _record(journal.row)
+        return record
 
     def get_execution(self, arn: str) -> ExecutionRecord:
         with self._store.transaction(write=False) as tx:
@@ -355,10 +342,135 @@ class LocalService:
                 tx, arn, row.begin_version
             )
 
+    def next_skippable(self, arn: str) -> datetime.datetime | None:
+        """The moment a fast-forwarding runner may fire timers as of, or None.
+
+        None means the next thing must be waited for in real time: a callback's timer
+        comes first, or the execution timeout is next while a callback or chained
+        invoke is open.
+        """
+        with self._store.transaction(write=False) as tx:
+            return lifecycle.next_skippable(tx, self._row(tx.load_execution(arn), arn))
+
+    # -- callbacks (SendDurableExecutionCallbackSuccess / Failure / Heartbeat) ---------
+
+    def send_callback_success(self, callback_id: str, result: str | None = None) -> ExecutionRecord:
+        """Complete a callback with ``result`` (the serialized payload, None for none).
+
+        The execution needs an invocation now, so the runner invokes it again. Raises
+        :class:`CallbackNotFoundError` for an unknown id, :class:`CallbackAlreadyCompletedError`
+        once the callback or its execution has ended, :class:`InvalidCallbackRequestError`
+        for a malformed id or a result over 1 MiB.
+        """
+        callbacks.check_result(result)
+        return self._callback_change(
+            callback_id, lambda journal, cb: callbacks.succeed(journal, cb, result)
+        )
+
+    def send_callback_failure(
+        self, callback_id: str, error: ErrorObject | None = None
+    ) -> ExecutionRecord:
+        """Fail a callback with ``error``; raises as :meth:`send_callback_success` does."""
+        callbacks.check_error(error)
+        return self._callback_change(
+            callback_id, lambda journal, cb: callbacks.fail(journal, cb, error)
+        )
+
+    def send_callback_heartbeat(self, callback_id: str) -> ExecutionRecord:
+        """Keep a callback alive: its heartbeat timeout starts over. Raises as above."""
+        return self._callback_change(callback_id, callbacks.heartbeat)
+
+    def _callback_change(
+        self, callback_id: str, change: Callable[[Journal, CallbackRow], None]
+    ) -> ExecutionRecord:
+        with self._store.transaction(write=False) as tx:
+            found = callbacks.find(tx, callback_id)
+        failure: CallbackRequestError | None = None
+        with self._change(found.arn) as journal:
+            lifecycle.fire_due_timers(journal, journal.now)  # a timeout that came first stands
+            current = journal.tx.callback(callback_id) or found
+            try:
+                change(journal, current)
+            except CallbackRequestError as error:
+                failure = error  # the fired timers still commit
+            record = _record(journal.row)
+        if failure is not None:
+            raise failure
+        return record
+
+    # -- chained invokes ----------------------------------------------------------------
+
+    def register_function(
+        self,
+        name: str,
+        *,
+        durable: bool,
+        execution_timeout_seconds: int = executions.DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+    ) -> None:
+        """Make ``name`` a target chained invokes can reach.
+
+        A durable function runs each invoke as its own execution (with this timeout); a
+        plain one is called once by the runner. An invoke of a name nobody registered
+        fails with ``ResourceNotFoundException``, as at the service.
+        """
+        if not EXECUTION_NAME.fullmatch(name):
+            raise ValueError(f"Invalid function name {name!r}: use letters, digits, - and _.")
+        if not 1 <= execution_timeout_seconds <= MAX_WAIT_SECONDS:
+            raise ValueError(f"execution_timeout_seconds must be between 1 and {MAX_WAIT_SECONDS}.")
+        self._functions[name] = FunctionSpec(durable, execution_timeout_seconds)
+
+    def pending_calls(self, arn: str) -> list[PendingCall]:
+        """The plain-function calls the execution's STARTED chained invokes still need."""
+        with self._store.transaction(write=False) as tx:
+            return invoke.pending_calls(tx, arn)
+
+    def complete_chained_invoke(
+        self,
+        arn: str,
+        operation_id: str,
+        *,
+        result: str | None = None,
+        error: ErrorObject | None = None,
+    ) -> bool:
+        """Record a plain target's outcome (``error`` set: FAILED); whether it applied.
+
+        An outcome for an execution that has ended, or an invoke that already ended, is
+        dropped (False). A result over 1 MiB fails the invoke, as at the service.
+        """
+        status = OperationStatus.FAILED if error is not None else OperationStatus.SUCCEEDED
+        with self._change(arn) as journal:
+            lifecycle.fire_due_timers(journal, journal.now)
+            return invoke.complete(journal, operation_id, status, result, error)
+
+    def running_children(self, arn: str) -> list[str]:
+        """ARNs of the child executions the execution's STARTED chained invokes wait for."""
+        with self._store.transaction(write=False) as tx:
+            return invoke.running_children(tx, arn)
+
+    # -- history listeners --------------------------------------------------------------
+
     def add_listener(self, listener: HistoryListener) -> None:
-        """Call ``listener(arn, event)`` for every history event appended from now on."""
-        with self._listeners_lock:
-            self._listeners.append(listener)
+        """Call ``listener(arn, event)`` for every history event appended from now on.
+
+        Events this process appends are delivered as they commit; call
+        :meth:`catch_up_listeners` to deliver those other processes appended.
+        """
+        self._listeners.add(listener)
+
+    def catch_up_listeners(self, arn: str) -> None:
+        """Deliver the events other processes appended to ``arn`` since the last delivery.
+
+        The first call for an execution only marks where delivery starts.
+        """
+        self._listeners.catch_up(arn)
+
+    def _events_after(self, arn: str, after: int) -> list[dict[str, Any]]:
+        with self._store.transaction(write=False) as tx:
+            return [history.present(event) for event in tx.events(arn, after=after)]
+
+    def _last_event_id(self, arn: str) -> int:
+        with self._store.transaction(write=False) as tx:
+            return tx.last_event_id(arn)
 
     def close(self) -> None:
         self._store.close()
@@ -383,7 +495,7 @@ class LocalService:
             journal = Journal(tx, self._row(row, arn), self._clock.now())
             yield journal
             journal.save()
-        self._notify(arn, journal.appended)
+        self._notify(journal)
 
     def _row(self, row: ExecutionRow | None, arn: str) -> ExecutionRow:
         if row is None:
@@ -391,17 +503,20 @@ class LocalService:
             raise ExecutionNotFoundError(arn, where)
         return row
 
-    def _notify(self, arn: str, events: list[dict[str, Any]]) -> None:
-        if not events:
-            return
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for event in events:
-            for listener in listeners:
-                try:
-                    listener(arn, history.present(event))
-                except Exception:
-                    logger.exception("A history listener failed; the event is still recorded")
+    def _notify(self, journal: Journal) -> None:
+        for changed in journal.all():
+            if changed.appended:
+                self._listeners.appended(changed.arn, int(changed.appended[0]["EventId"]))
+
+    def _arn_of(self, arn_or_name: str) -> str:
+        with self._store.transaction(write=False) as tx:
+            row = tx.load_execution(arn_or_name) or tx.find_execution_by_name(arn_or_name)
+            return self._row(row, arn_or_name).arn
+
+    def _context(self) -> checkpoints.Context:
+        return checkpoints.Context(
+            self._page_size, self.region, self.account_id, dict(self._functions)
+        )
 
 
 def _record(row: ExecutionRow) -> ExecutionRecord:
@@ -418,11 +533,4 @@ def _record(row: ExecutionRow) -> ExecutionRecord:
         start_timestamp=start,
         end_timestamp=from_epoch(row.end_ts),
         invocation_count=row.invocation_count,
-    )
-
-
-def _name_conflict(name: str) -> ExecutionNameConflictError:
-    return ExecutionNameConflictError(
-        f"An execution named {name!r} already exists in this store; choose another name, "
-        "or omit it to get a generated one."
     )

@@ -8,7 +8,8 @@ created readable by their owner only; SQLite gives the ``-wal`` and ``-shm`` fil
 database file's mode.
 
 One connection serves every thread (the SDK's checkpoint thread, the runner, readers of
-the CLI) behind a re-entrant lock; other processes may open the same file.
+the CLI) behind a re-entrant lock; other processes may open the same file. Nothing is
+cached between transactions, so another process's changes are seen at the next one.
 """
 
 from __future__ import annotations
@@ -89,6 +90,25 @@ CREATE TABLE IF NOT EXISTS tokens (
     version INTEGER NOT NULL,
     PRIMARY KEY (arn, seq)
 );
+CREATE TABLE IF NOT EXISTS callbacks (
+    callback_id TEXT PRIMARY KEY,
+    arn TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    timeout_ts REAL,
+    heartbeat_s INTEGER NOT NULL,
+    heartbeat_ts REAL
+);
+CREATE INDEX IF NOT EXISTS callbacks_by_execution ON callbacks (arn);
+CREATE TABLE IF NOT EXISTS chained_invokes (
+    arn TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    function_name TEXT NOT NULL,
+    child_arn TEXT,
+    payload TEXT,
+    tenant_id TEXT,
+    PRIMARY KEY (arn, op_id)
+);
+CREATE INDEX IF NOT EXISTS chained_invokes_by_child ON chained_invokes (child_arn);
 CREATE TABLE IF NOT EXISTS checkpoint_replies (
     arn TEXT PRIMARY KEY,
     client_token TEXT NOT NULL,
@@ -149,6 +169,48 @@ class InvocationRow:
     request_id: str
     started_ts: float
     ended_ts: float | None
+
+
+@dataclass(frozen=True)
+class CallbackRow:
+    """Where a callback id leads, and its timers (epoch seconds; None when not running).
+
+    ``heartbeat_s`` is the heartbeat timeout (0 = none): each heartbeat moves
+    ``heartbeat_ts`` that far ahead.
+    """
+
+    callback_id: str
+    arn: str
+    op_id: str
+    timeout_ts: float | None
+    heartbeat_s: int
+    heartbeat_ts: float | None
+
+    @property
+    def due_ts(self) -> float | None:
+        """When the first of its timers fires."""
+        timers = [ts for ts in (self.timeout_ts, self.heartbeat_ts) if ts is not None]
+        return min(timers) if timers else None
+
+
+@dataclass(frozen=True)
+class InvokeRow:
+    """A chained invoke's target: a child execution (durable) or a plain function call.
+
+    ``payload`` is kept for a plain target, whose call is repeated if the process that
+    made it died before the outcome was recorded.
+    """
+
+    arn: str
+    op_id: str
+    function_name: str
+    child_arn: str | None
+    payload: str | None
+    tenant_id: str | None
+
+
+_CALLBACK_COLUMNS = ", ".join(f.name for f in fields(CallbackRow))
+_INVOKE_COLUMNS = ", ".join(f.name for f in fields(InvokeRow))
 
 
 @dataclass(frozen=True)
@@ -298,9 +360,86 @@ class Tx:
             (arn, event_id, json.dumps(event, separators=(",", ":"))),
         )
 
-    def events(self, arn: str) -> list[dict[str, Any]]:
-        cursor = self._db.execute("SELECT body FROM events WHERE arn = ? ORDER BY event_id", (arn,))
+    def events(self, arn: str, *, after: int = 0) -> list[dict[str, Any]]:
+        cursor = self._db.execute(
+            "SELECT body FROM events WHERE arn = ? AND event_id > ? ORDER BY event_id",
+            (arn, after),
+        )
         return [json.loads(body) for (body,) in cursor.fetchall()]
+
+    def last_event_id(self, arn: str) -> int:
+        (value,) = self._db.execute(
+            "SELECT MAX(event_id) FROM events WHERE arn = ?", (arn,)
+        ).fetchone()
+        return int(value or 0)
+
+    # callbacks --------------------------------------------------------------------
+
+    def put_callback(self, row: CallbackRow) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO callbacks"
+            " (callback_id, arn, op_id, timeout_ts, heartbeat_s, heartbeat_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.callback_id,
+                row.arn,
+                row.op_id,
+                row.timeout_ts,
+                row.heartbeat_s,
+                row.heartbeat_ts,
+            ),
+        )
+
+    def callback(self, callback_id: str) -> CallbackRow | None:
+        values = self._db.execute(
+            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE callback_id = ?", (callback_id,)
+        ).fetchone()
+        return None if values is None else CallbackRow(*values)
+
+    def due_callbacks(self, arn: str, until_ts: float) -> list[CallbackRow]:
+        """Callbacks of the execution with a timer due at or before ``until_ts``."""
+        cursor = self._db.execute(
+            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE arn = ?"
+            " AND (timeout_ts <= ? OR heartbeat_ts <= ?)",
+            (arn, until_ts, until_ts),
+        )
+        return [CallbackRow(*values) for values in cursor.fetchall()]
+
+    def earliest_callback_due(self, arn: str) -> float | None:
+        (value,) = self._db.execute(
+            "SELECT MIN(MIN(COALESCE(timeout_ts, 1e300), COALESCE(heartbeat_ts, 1e300)))"
+            " FROM callbacks WHERE arn = ?"
+            " AND (timeout_ts IS NOT NULL OR heartbeat_ts IS NOT NULL)",
+            (arn,),
+        ).fetchone()
+        return None if value is None else float(value)
+
+    # chained invokes --------------------------------------------------------------
+
+    def put_invoke(self, row: InvokeRow) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO chained_invokes"
+            " (arn, op_id, function_name, child_arn, payload, tenant_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (row.arn, row.op_id, row.function_name, row.child_arn, row.payload, row.tenant_id),
+        )
+
+    def invoke_of_child(self, child_arn: str) -> InvokeRow | None:
+        """The chained invoke that started the execution ``child_arn``, if one did."""
+        values = self._db.execute(
+            f"SELECT {_INVOKE_COLUMNS} FROM chained_invokes WHERE child_arn = ?", (child_arn,)
+        ).fetchone()
+        return None if values is None else InvokeRow(*values)
+
+    def running_invokes(self, arn: str) -> list[InvokeRow]:
+        """The execution's chained invokes still STARTED, in creation order."""
+        cursor = self._db.execute(
+            f"SELECT {', '.join(f'c.{c}' for c in _INVOKE_COLUMNS.split(', '))}"
+            " FROM chained_invokes c JOIN operations o ON o.arn = c.arn AND o.op_id = c.op_id"
+            " WHERE c.arn = ? AND o.status = 'STARTED' ORDER BY o.position",
+            (arn,),
+        )
+        return [InvokeRow(*values) for values in cursor.fetchall()]
 
     # invocations ------------------------------------------------------------------
 

@@ -50,10 +50,10 @@ def apply_update(
             return _wait(update, current, now)
         case OperationType.CONTEXT:
             return _context(update, current, now)
-        case _:
+        case _:  # CALLBACK and CHAINED_INVOKE have effects beyond the operation
             raise invalid_parameter(
-                f"{update.operation_type.value} operations are not supported by the durable-mp "
-                "local service yet; run this handler on AWS Lambda or the AWS testing emulator."
+                f"{update.operation_type.value} updates are applied by their own module, "
+                "not as a plain transition."
             )
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SUB_TYPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_WAIT_SECONDS = 31_622_400  # one year, the API model's bound
+MAX_CALLBACK_SECONDS = 99_999_999  # CallbackOptions timeouts, the API model's bound
 
 Action = OperationAction
 Status = OperationStatus
@@ -213,12 +214,21 @@ def _check_transition(update: OperationUpdate, current: Operation | None) -> Non
                 )
         case Type.WAIT, Action.CANCEL:
             _require(update, status, {Status.STARTED})
-        case Type.CALLBACK | Type.CHAINED_INVOKE, Action.START:
+        case Type.CALLBACK, Action.START:
             _require(update, status, {None})
-            if (
-                update.operation_type is Type.CHAINED_INVOKE
-                and update.chained_invoke_options is None
+            options = update.callback_options
+            for field, seconds in (
+                ("TimeoutSeconds", options.timeout_seconds if options else 0),
+                ("HeartbeatTimeoutSeconds", options.heartbeat_timeout_seconds if options else 0),
             ):
+                if not 0 <= seconds <= MAX_CALLBACK_SECONDS:
+                    raise invalid_parameter(
+                        f"CallbackOptions.{field} must be between 0 and {MAX_CALLBACK_SECONDS} "
+                        "(0 = no timeout)."
+                    )
+        case Type.CHAINED_INVOKE, Action.START:
+            _require(update, status, {None})
+            if update.chained_invoke_options is None:
                 raise invalid_parameter(
                     "ChainedInvokeOptions are required to START a CHAINED_INVOKE."
                 )

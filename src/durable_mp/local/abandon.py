@@ -1,0 +1,78 @@
+"""Invocations whose runner gave up on them: they write nothing more, like a dead process.
+
+The runner runs invocations on threads. When its drive loop ends abnormally (Ctrl-C, an
+exception), those threads live on until the process exits and would otherwise keep
+writing: a step interrupted by the worker pool's shutdown must not be recorded as a
+failure. Once abandoned, an invocation's service calls fail as a transient service error
+(the SDK ends the invocation without touching the execution) and the runner leaves the
+invocation open, so the next runner closes it as ``Runtime.ExitError`` and invokes again,
+exactly as after a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from durable_mp.exceptions import CheckpointError, GetExecutionStateError
+from durable_mp.local.errors import api_error
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from durable_mp.lambda_service import CheckpointOutput, OperationUpdate, StateOutput
+    from durable_mp.service_client import DurableServiceClient
+
+_SERVICE_EXCEPTION = "ServiceException"
+_GONE = (
+    "the local runner driving this execution has stopped; this invocation is abandoned and "
+    "runs again when the execution is resumed"
+)
+
+
+class Abandonment:
+    """Set once by the drive loop that stops caring about its invocations."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def abandon(self) -> None:
+        self._event.set()
+
+    @property
+    def abandoned(self) -> bool:
+        return self._event.is_set()
+
+
+class GuardedClient:
+    """A service client that refuses every call once ``abandonment`` is set."""
+
+    def __init__(self, client: DurableServiceClient, abandonment: Abandonment) -> None:
+        self._client = client
+        self._abandonment = abandonment
+
+    def checkpoint(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        updates: Sequence[OperationUpdate],
+        client_token: str | None,
+    ) -> CheckpointOutput:
+        if self._abandonment.abandoned:
+            raise api_error(CheckpointError, _GONE, code=_SERVICE_EXCEPTION, status=503)
+        return self._client.checkpoint(
+            durable_execution_arn, checkpoint_token, updates, client_token
+        )
+
+    def get_execution_state(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        next_marker: str,
+        max_items: int = 1000,
+    ) -> StateOutput:
+        if self._abandonment.abandoned:
+            raise api_error(GetExecutionStateError, _GONE, code=_SERVICE_EXCEPTION, status=503)
+        return self._client.get_execution_state(
+            durable_execution_arn, checkpoint_token, next_marker, max_items
+        )
