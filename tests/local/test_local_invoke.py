@@ -297,3 +297,21 @@ def test_a_call_owed_by_a_dead_process_is_made_by_the_next_runner(service: Local
     runner = LocalRunner(service, {"fn": handler}, plain_functions={"echo": lambda e, c: [e, e]})
     record = runner.drive(driver.arn)
     assert record.status == "SUCCEEDED" and record.result == '["again", "again"]'
+
+
+def test_fast_forward_never_times_out_a_parent_that_is_owed_an_invocation(
+    service: LocalService,
+) -> None:
+    """A child that just ended gives its parent work: skipping ahead must not fire the
+    parent's execution timeout before that invocation runs."""
+    service.register_function("child", durable=True)
+    driver = Driver(service)
+    driver.send(invoke_start("i", "child"))
+    driver.finish("PENDING")
+    [child] = service.running_children(driver.arn)
+    service.complete_invocation(
+        service.begin_invocation(child), output={"Status": "SUCCEEDED", "Result": "null"}
+    )
+    assert service.has_work(driver.arn)
+    assert service.skip_ahead(driver.arn) is False
+    assert service.get_execution(driver.arn).status == "RUNNING"

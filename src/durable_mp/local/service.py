@@ -50,7 +50,7 @@ from durable_mp.local.invoke import FunctionSpec, PendingCall
 from durable_mp.local.journal import Journal
 from durable_mp.local.listeners import HistoryListener, Listeners
 from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
-from durable_mp.local.store import CallbackRow, CheckpointReply, ExecutionRow, Store
+from durable_mp.local.store import CallbackRow, CheckpointReply, ExecutionRow, Store, Tx
 from durable_mp.local.validation import MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
@@ -331,16 +331,30 @@ class LocalService:
         seen yet (a wait fired, a step retry became READY).
         """
         with self._store.transaction(write=False) as tx:
-            row = self._row(tx.load_execution(arn), arn)
-            if row.status != RUNNING:
+            return self._has_work(tx, self._row(tx.load_execution(arn), arn))
+
+    def _has_work(self, tx: Tx, row: ExecutionRow) -> bool:
+        if row.status != RUNNING:
+            return False
+        if row.invocation_count == 0 or tx.open_invocation(row.arn) is not None:
+            return True
+        if row.retry_at is not None:
+            return row.retry_at <= self._clock.now().timestamp()
+        return row.version > row.seen_version or invocations.ready_since_begin(
+            tx, row.arn, row.begin_version
+        )
+
+    def skip_ahead(self, arn: str) -> bool:
+        """Fast-forward one idle execution: fire its next skippable timer now.
+
+        One transaction decides and fires, so an execution that meanwhile got work (a
+        chained child that just ended) is never timed out ahead of its invocation.
+        """
+        with self._change(arn) as journal:
+            if self._has_work(journal.tx, journal.row):
                 return False
-            if row.invocation_count == 0 or tx.open_invocation(arn) is not None:
-                return True
-            if row.retry_at is not None:
-                return row.retry_at <= self._clock.now().timestamp()
-            return row.version > row.seen_version or invocations.ready_since_begin(
-                tx, arn, row.begin_version
-            )
+            moment = lifecycle.next_skippable(journal.tx, journal.row)
+            return moment is not None and lifecycle.fire_due_timers(journal, moment)
 
     def next_skippable(self, arn: str) -> datetime.datetime | None:
         """The moment a fast-forwarding runner may fire timers as of, or None.
