@@ -1,25 +1,17 @@
 """Conformance requirements (the real service's observable behaviour) on the local service.
 
 Handlers written with AWS's official SDK run on LocalRunner; the recorded history is
-matched against ``ExpectedExecutionHistory`` of the requirement files with their rules:
-events matched by EventId, ``${NAME}`` binds on first sight, ``${/re/}`` is a regex,
-``'*'`` and ``{}`` mean "don't care", extra actual events are ignored. ``CallbackActions``
-are sent from another thread once their callback has started (delays scaled down), and
-chained invokes reach the targets registered beside the handler.
+matched against ``ExpectedExecutionHistory`` of the requirement files by the conformance
+harness's matcher (``tests.conformance``: variables, matching rules, callback actions,
+here with delays scaled down), and chained invokes reach the targets registered beside
+the handler.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
-import threading
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 from aws_durable_execution_sdk_python import DurableContext, StepContext, durable_execution
 from aws_durable_execution_sdk_python.config import (
     Duration,
@@ -42,16 +34,16 @@ from aws_durable_execution_sdk_python.waits import (
     WaitForConditionDecision,
 )
 from local_official_sdk import official_handler
+from tests.conformance.callbacks import CallbackDriver
+from tests.conformance.embedded import callback_sender
+from tests.conformance.matching import first_history_error, first_result_error
+from tests.conformance.spec import REQUIREMENTS, load
 
-from durable_mp.lambda_service import ErrorObject
-from durable_mp.local import LocalRunner, LocalService
+from durable_mp.local import LocalRunner, LocalService, history_to_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-REQUIREMENTS = Path("/work/shared/conformance/requirements")
-_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-_REGEX = re.compile(r"^\$\{/(.*)/\}$")
 
 
 class Crash(BaseException):
@@ -276,36 +268,6 @@ HANDLERS: dict[str, Callable[[], Callable[[Any, DurableContext], Any]]] = {
 }
 
 
-def substitute(value: Any, variables: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
-    if isinstance(value, dict):
-        return {k: substitute(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute(v, variables) for v in value]
-    return value
-
-
-def match(expected: Any, actual: Any, bindings: dict[str, Any], where: str) -> None:
-    if expected == "*" or expected == {}:
-        return
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r}"
-        for key, value in expected.items():
-            assert key in actual, f"{where}: missing {key} in {actual!r}"
-            match(value, actual[key], bindings, f"{where}.{key}")
-        return
-    if isinstance(expected, str):
-        if regex := _REGEX.match(expected):
-            assert re.fullmatch(regex.group(1), str(actual)), f"{where}: {actual!r} !~ {expected}"
-            return
-        if whole := re.fullmatch(r"\$\{([A-Za-z0-9_]+)\}", expected):
-            bound = bindings.setdefault(whole.group(1), actual)
-            assert bound == actual, f"{where}: {actual!r} != bound {bound!r}"
-            return
-    assert expected == actual, f"{where}: expected {expected!r}, got {actual!r}"
-
-
 def echo(event: Any, ctx: DurableContext) -> Any:
     return event
 
@@ -322,63 +284,24 @@ def functions(handler: Callable[[Any, DurableContext], Any]) -> dict[str, Any]:
     }
 
 
-def send_callbacks(service: LocalService, arn: str, actions: list[dict[str, Any]]) -> None:
-    """Act as the external system: complete each named callback once it has started."""
-    used: set[str] = set()
-    for action in actions:
-        deadline = time.monotonic() + 30
-        while True:
-            started = [
-                e for e in service.get_history(arn)
-                if e["EventType"] == "CallbackStarted"
-                and e["CallbackStartedDetails"]["CallbackId"] not in used
-                and action["CallbackName"] in ("*", e.get("Name"))
-            ]
-            if started:
-                break
-            assert time.monotonic() < deadline, f"callback {action['CallbackName']} never started"
-            time.sleep(0.02)
-        callback_id = started[0]["CallbackStartedDetails"]["CallbackId"]
-        used.add(callback_id)
-        time.sleep(action.get("Delay", 0) * 0.25)
-        if action["Operation"] == "success":
-            payload = json.dumps(action["Payload"]) if "Payload" in action else None
-            service.send_callback_success(callback_id, payload)
-        elif action["Operation"] == "failure":
-            service.send_callback_failure(callback_id, ErrorObject.from_dict(action["Payload"]))
-        else:
-            service.send_callback_heartbeat(callback_id)
-
-
 @pytest.mark.skipif(not REQUIREMENTS.is_dir(), reason="conformance requirements not available")
 @pytest.mark.parametrize("requirement", sorted(HANDLERS))
 def test_requirement(service: LocalService, requirement: str) -> None:
-    spec = yaml.safe_load((REQUIREMENTS / f"{requirement}.yaml").read_text())
-    variables = {
-        name: secrets.token_hex(8)[: int(size)]
-        for name, size in (
-            (name, re.fullmatch(r"\$\{GEN_STR:(\d+)\}", text).group(1))  # type: ignore[union-attr]
-            for name, text in (spec.get("Variables") or {}).items()
-        )
-    }
-    spec = substitute(spec, variables)
+    spec = load(requirement)
     runner = LocalRunner(service, functions(HANDLERS[requirement]()), fast_forward=True)
-    arn = runner.start("fn", json.dumps(spec["Input"]) if spec.get("Input") is not None else None)
-    actions = threading.Thread(target=send_callbacks, args=(service, arn, spec.get("CallbackActions") or []))
-    actions.start()
-    try:
-        record = runner.drive(arn)
-    except Crash:
-        record = runner.drive(arn)  # a new process takes over after the crash
-    actions.join()
+    arn = runner.start("fn", spec.input_json)
 
-    expected_result = spec["ExpectedResult"]
-    assert record.status == expected_result["ExecutionStatus"], record.error
-    if "Result" in expected_result and record.status == "SUCCEEDED":
-        assert json.loads(record.result or "null") == expected_result["Result"]
-    history = {event["EventId"]: event for event in service.get_history(arn)}
-    bindings: dict[str, Any] = {}
-    for expected in spec["ExpectedExecutionHistory"]:
-        event_id = expected["EventId"]
-        assert event_id in history, f"no event {event_id}: {[e['EventType'] for e in history.values()]}"
-        match(expected, history[event_id], bindings, f"event {event_id}")
+    def history() -> list[dict[str, Any]]:
+        return history_to_json(service.get_history(arn))
+
+    sender = callback_sender(service)
+    with CallbackDriver(spec.callback_actions, history, sender, delay_scale=0.25) as driver:
+        try:
+            record = runner.drive(arn)
+        except Crash:
+            record = runner.drive(arn)  # a new process takes over after the crash
+    assert not driver.errors, driver.errors
+    error = first_result_error(spec.expected_result, record.status, record.result)
+    assert error is None, f"{requirement}: {error} ({record.error})"
+    error = first_history_error(spec.expected_history, history())
+    assert error is None, f"{requirement}: {error}"

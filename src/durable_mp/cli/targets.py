@@ -47,11 +47,13 @@ def load_target(
     *,
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
+    plain: bool = False,
 ) -> Target:
     """Import ``spec`` and return its durable Lambda handler.
 
     ``step_executor`` and ``workers`` override the handler's own ``@durable_execution``
-    choices (a per-step ``StepConfig(executor=...)`` still wins).
+    choices (a per-step ``StepConfig(executor=...)`` still wins). ``plain`` returns the
+    function as it is, a Lambda ``handler(event, context)`` that is not made durable.
     """
     module_part, sep, attribute = spec.rpartition(":")
     if not sep or not module_part or not attribute:
@@ -69,7 +71,14 @@ def load_target(
         )
         hint = f"; it defines: {', '.join(names)}" if names else ""
         raise TargetError(f"{module_part} has no attribute '{attribute}'{hint}")
-    handler = _as_lambda_handler(getattr(module, attribute), spec, step_executor, workers)
+    obj = getattr(module, attribute)
+    if plain:
+        if not callable(obj) or not _takes_two_arguments(obj):
+            raise TargetError(
+                f"{spec} is not a Lambda handler: expected a function (event, context)"
+            )
+        return Target(spec, module, attribute, obj)
+    handler = _as_lambda_handler(obj, spec, step_executor, workers)
     return Target(spec, module, attribute, handler)
 
 

@@ -31,7 +31,8 @@ Runtime.ExitError, as on Lambda, and the next invocation gets a fresh one."""
 
 EPILOG = """\
 TARGET is path/to/file.py:function or package.module:function; the function is served
-under its own name, or under NAME when given as NAME=TARGET.
+under its own name, or under NAME when given as NAME=TARGET. A TARGET is made durable
+(wrapped with @durable_execution unless it already is); a --plain TARGET is called as is.
 
 Handlers checkpoint through boto3, so point them at the durable execution API in
 serve's environment; runtimes inherit it. For dex-local-runner on port 5000:
@@ -48,8 +49,12 @@ def add_serve_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("targets", nargs="+", metavar="[NAME=]TARGET",
+    parser.add_argument("targets", nargs="*", metavar="[NAME=]TARGET",
                         help="a durable handler to serve")
+    parser.add_argument("--plain", action="append", default=[], metavar="[NAME=]TARGET",
+                        help="serve TARGET as it is, a Lambda handler(event, context) "
+                             "that is not made durable: a chained-invoke target, or a "
+                             "handler another SDK made durable (repeatable)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
                         help="port to listen on; 0 picks a free one (%(default)s)")
@@ -73,12 +78,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from durable_mp.serve.sandbox import SandboxFailed
     from durable_mp.serve.sandboxes import SandboxPool
 
+    if not args.targets and not args.plain:
+        return _usage("nothing to serve; give a TARGET or --plain TARGET")
     try:
         entries = [parse_entry(text).as_argument() for text in args.targets]
+        plain = [parse_entry(text).as_argument() for text in args.plain]
     except ValueError as error:
         return _usage(str(error))
     pool = SandboxPool(entries, args.sandboxes, executor=args.executor, workers=args.workers,
-                       timeout=args.timeout)
+                       timeout=args.timeout, plain=plain)
     try:
         server = InvokeServer(args.host, args.port, pool)
     except OSError as error:

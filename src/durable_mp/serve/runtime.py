@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve decides what Ctrl-C does
     _watch_parent(args.parent_pid)
     try:
-        handlers = _load(args.entries, args.executor, args.workers)
+        handlers = _load(args.entries, args.executor, args.workers, args.plain)
     except Exception as error:
         wire.send(sock, {"op": "failed", "message": str(error)})
         return 3
@@ -61,19 +61,28 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--executor", default=None)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("entries", nargs="+")
+    parser.add_argument("--plain", action="append", default=[])
+    parser.add_argument("entries", nargs="*")
     return parser.parse_args(argv)
 
 
-def _load(entries: list[str], executor: Any, workers: int | None) -> dict[str, Handler]:
-    """Import every target (a ``TargetError`` message is what the user must fix)."""
+def _load(
+    entries: list[str], executor: Any, workers: int | None, plain: list[str]
+) -> dict[str, Handler]:
+    """Import every target (a ``TargetError`` message is what the user must fix).
+
+    ``plain`` targets are called as they are: Lambda handlers that are not durable, or
+    that another SDK already made durable.
+    """
     from durable_mp.cli.targets import TargetError, load_target
 
     handlers: dict[str, Handler] = {}
-    for text in entries:
+    for text, as_is in [(text, False) for text in entries] + [(text, True) for text in plain]:
         entry = parse_entry(text)
         try:
-            target = load_target(entry.spec, step_executor=executor, workers=workers)
+            target = load_target(
+                entry.spec, step_executor=executor, workers=workers, plain=as_is
+            )
         except TargetError:
             raise
         except Exception as error:

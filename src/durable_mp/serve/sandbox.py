@@ -57,7 +57,11 @@ class Sandbox:
 
     @classmethod
     def start(
-        cls, entries: Sequence[str], executor: str | None, workers: int | None
+        cls,
+        entries: Sequence[str],
+        executor: str | None,
+        workers: int | None,
+        plain: Sequence[str] = (),
     ) -> Sandbox:
         """Start a runtime and wait until it has loaded the targets."""
         ours, theirs = socket.socketpair()
@@ -69,6 +73,8 @@ class Sandbox:
             command += ["--executor", executor]
         if workers:
             command += ["--workers", str(workers)]
+        for entry in plain:
+            command += ["--plain", entry]
         try:
             process = subprocess.Popen(
                 [*command, "--", *entries],

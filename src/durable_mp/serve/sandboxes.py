@@ -32,8 +32,10 @@ class SandboxPool:
         executor: str | None = None,
         workers: int | None = None,
         timeout: float = 900.0,
+        plain: Sequence[str] = (),
     ) -> None:
         self._entries = list(entries)
+        self._plain = list(plain)
         self._size = size
         self._executor = executor
         self._workers = workers
@@ -89,7 +91,7 @@ class SandboxPool:
                     break
                 self._lock.wait()
         try:
-            sandbox = Sandbox.start(self._entries, self._executor, self._workers)
+            sandbox = Sandbox.start(self._entries, self._executor, self._workers, self._plain)
         except BaseException:
             with self._lock:
                 self._starting -= 1

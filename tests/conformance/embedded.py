@@ -1,0 +1,207 @@
+"""Target "embedded": the durable-mp handler on durable-mp's own service, in this process.
+
+Each requirement gets an in-memory :class:`LocalService` and a :class:`LocalRunner` with
+the handler and its chained-invoke targets; callbacks are completed through the
+service's ``send_callback_*``; log records are filed by execution ARN by a
+:class:`LogBook` on the root logger. Waits are fast-forwarded unless the requirement has
+callback actions: the runner fires a timer only while no invocation runs, so skipping
+idle time cannot reorder events, but an external actor's delays must stay real.
+
+A requirement whose handler kills its Lambda runtime (``step_executor="inline"``) runs in
+child processes instead (:mod:`tests.conformance.embedded_process`): the crash kills one
+process, the next one opens the same store and takes the execution over, which is how
+the service learns of a dead invocation (``Runtime.ExitError``) for real.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from durable_mp.lambda_service import ErrorObject
+from durable_mp.local import LocalRunner, LocalService, history_to_json
+from tests.conformance import registry
+from tests.conformance.callbacks import CallbackDriver, failure_error, success_payload
+from tests.conformance.logs import read_json_lines
+from tests.conformance.matching import first_history_error
+from tests.conformance.outcome import Observation
+
+if TYPE_CHECKING:
+    from durable_mp.local import ExecutionRecord
+    from tests.conformance.logs import LogBook
+    from tests.conformance.sdk import Requirement
+    from tests.conformance.spec import Spec
+
+TIMEOUT_SECONDS = 120.0
+MAX_PROCESSES = 6  # a crash per process; more means the execution never settles
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main_function(spec: Spec) -> str:
+    return f"req-{spec.id}"
+
+
+class EmbeddedTarget:
+    """Runs durable-mp requirements on the embedded service; see the module docstring."""
+
+    name = "embedded"
+    sdk = "durable_mp"
+
+    def __init__(self, book: LogBook, workdir: Path) -> None:
+        self.book = book
+        self.workdir = workdir
+
+    def observe(self, spec: Spec, requirement: Requirement) -> Observation:
+        if requirement.step_executor == "inline":
+            return self._in_processes(spec)
+        return self._in_process(spec, requirement)
+
+    # -- in this process ---------------------------------------------------------------
+
+    def _in_process(self, spec: Spec, requirement: Requirement) -> Observation:
+        service = LocalService(None)
+        try:
+            durable, plain = registry.split_functions(requirement, self.sdk)
+            main = main_function(spec)
+            runner = LocalRunner(
+                service,
+                {main: registry.lambda_handler(requirement, self.sdk), **durable},
+                plain_functions=plain,
+                fast_forward=not spec.callback_actions,
+            )
+            arn = runner.start(main, spec.input_json)
+            seen = Observation(arn=arn)
+            history = _history_of(service, arn)
+            with CallbackDriver(spec.callback_actions, history, callback_sender(service)) as driver:
+                record = _drive(runner, spec, arn, seen)
+            seen.problems.extend(driver.errors)
+            _finish(seen, record, history(), self.book.records(arn))
+            return seen
+        finally:
+            service.close()
+
+    # -- in child processes (the handler crashes its runtime) --------------------------
+
+    def _in_processes(self, spec: Spec) -> Observation:
+        store = self.workdir / f"{spec.id}-{os.urandom(4).hex()}.db"
+        stderr = store.with_suffix(".log")
+        command = [sys.executable, "-m", "tests.conformance.embedded_process", str(store), spec.id]
+        seen = Observation()
+        arn_known = threading.Event()
+        service: LocalService | None = None
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        try:
+            for attempt in range(MAX_PROCESSES):
+                args = (
+                    [*command, "--input", spec.input_json or ""]
+                    if attempt == 0
+                    else [*command, "--arn", str(seen.arn)]
+                )
+                with stderr.open("a") as log:
+                    process = subprocess.Popen(
+                        args, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT
+                    )
+                assert process.stdout is not None
+                if seen.arn is None:
+                    seen.arn = process.stdout.readline().strip() or None
+                    arn_known.set()
+                    if seen.arn is not None and spec.callback_actions:
+                        service = LocalService(store)
+                try:
+                    code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                    seen.problems.append(f"timed out after {TIMEOUT_SECONDS:.0f} s")
+                    break
+                if code == 0 or seen.arn is None:
+                    break
+            else:
+                seen.problems.append(f"the execution crashed {MAX_PROCESSES} processes in a row")
+            if seen.arn is None:
+                seen.problems.append(
+                    f"the first process printed no ARN: {stderr.read_text()[-500:]}"
+                )
+                return seen
+            with LocalService(store) as reader:
+                record = reader.get_execution(seen.arn)
+                records = read_json_lines(stderr).records(seen.arn)
+                _finish(seen, record, history_to_json(reader.get_history(seen.arn)), records)
+            return seen
+        finally:
+            if service is not None:
+                service.close()
+
+
+def _history_of(service: LocalService, arn: str) -> Any:
+    return lambda: history_to_json(service.get_history(arn))
+
+
+def callback_sender(service: LocalService) -> Any:
+    """Sends a callback action through the embedded service's ``send_callback_*``."""
+
+    def send(callback_id: str, action: dict[str, Any]) -> None:
+        operation = action.get("Operation")
+        if operation == "success":
+            service.send_callback_success(callback_id, success_payload(action))
+        elif operation == "failure":
+            service.send_callback_failure(callback_id, ErrorObject.from_dict(failure_error(action)))
+        else:
+            service.send_callback_heartbeat(callback_id)
+
+    return send
+
+
+def _drive(runner: LocalRunner, spec: Spec, arn: str, seen: Observation) -> ExecutionRecord:
+    """Drive to the end (or, for an AsyncInvoke without a result, until the events match)."""
+    until = None
+    if spec.async_invoke and spec.expected_result is None:
+        history = _history_of(runner.service, arn)
+
+        def until(record: ExecutionRecord) -> bool:
+            return first_history_error(spec.expected_history, history()) is None
+
+    outcome: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(_capture(lambda: runner.drive(arn, until=until))),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(TIMEOUT_SECONDS)
+    if thread.is_alive():
+        seen.problems.append(f"timed out after {TIMEOUT_SECONDS:.0f} s")
+        runner.service.stop_execution(arn)
+        thread.join(10)
+    result = outcome[0] if outcome else None
+    if isinstance(result, BaseException):
+        seen.problems.append(f"the runner raised {type(result).__name__}: {result}")
+    record = runner.service.get_execution(arn)
+    if until is not None and not record.is_terminal:
+        seen.matched_early = True
+        record = runner.service.stop_execution(arn)
+    return record
+
+
+def _capture(function: Any) -> Any:
+    try:
+        return function()
+    except BaseException as error:
+        return error
+
+
+def _finish(
+    seen: Observation,
+    record: ExecutionRecord,
+    history: list[dict[str, Any]],
+    logs: list[dict[str, Any]],
+) -> None:
+    seen.status = record.status
+    seen.result = record.result
+    seen.error = record.error.to_dict() if record.error else None
+    seen.history = history
+    seen.logs = logs

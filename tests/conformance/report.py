@@ -1,0 +1,169 @@
+"""``python -m tests.conformance.report``: run every requirement on every target, write
+``docs/conformance.md``.
+
+One row per requirement, a column per target (pass, fail with the first error, or an
+emulator limitation), totals on top. It also prints what the emulator-limitation list
+should be, judged from this run (requirements both SDKs fail identically on dex, and the
+smallest set of known dex omissions that explains the official SDK's failure), so the
+list in ``limitations.py`` can be kept exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.conformance.campaign import Campaign
+from tests.conformance.limitations import EMULATOR_LIMITATIONS, OMISSIONS, waiver
+from tests.conformance.outcome import judge
+from tests.conformance.run import TARGETS, Harness, describe, requirement_ids
+from tests.conformance.spec import load
+
+if TYPE_CHECKING:
+    from tests.conformance.outcome import Outcome
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / "docs" / "conformance.md"
+COMMAND = "python -m tests.conformance.report"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--only", nargs="*", default=None, help="requirement ids to run")
+    parser.add_argument("--json", type=Path, default=None, help="also dump every outcome here")
+    args = parser.parse_args(argv)
+    ids = [rid for rid, _ in requirement_ids() if not args.only or rid in args.only]
+    started = time.monotonic()
+    with Harness() as harness:
+        campaign = Campaign(harness, [(target, rid) for target in TARGETS for rid in ids])
+        table = {target: campaign.outcomes(target) for target in TARGETS}
+    seconds = time.monotonic() - started
+    args.output.write_text(render(ids, table, seconds))
+    if args.json:
+        dump = {
+            t: {rid: describe(o) for rid, o in outcomes.items()} for t, outcomes in table.items()
+        }
+        args.json.write_text(json.dumps(dump, indent=1, default=str))
+    print(f"wrote {args.output} ({seconds:.0f} s)")
+    suggested = suggest_limitations(table)
+    if suggested != {rid: EMULATOR_LIMITATIONS[rid] for rid in ids if rid in EMULATOR_LIMITATIONS}:
+        print("EMULATOR_LIMITATIONS, judged from this run:")
+        print(
+            "{\n" + "".join(f'    "{rid}": {names!r},\n' for rid, names in suggested.items()) + "}"
+        )
+    return 0
+
+
+def status(target: str, requirement: str, table: dict[str, dict[str, Outcome]]) -> str:
+    """pass, fail, or limitation (dex targets only, under the rules of limitations.py)."""
+    outcome = table[target][requirement]
+    if outcome.passed:
+        return "pass"
+    if target == "embedded" or requirement not in EMULATOR_LIMITATIONS:
+        return "fail"
+    if outcome.details.get("residual") is not None:
+        return "fail"
+    official = table["official-on-dex"].get(requirement)
+    if target == "dex" and (official is None or official.first_error != outcome.first_error):
+        return "fail"
+    return "limitation"
+
+
+def render(ids: list[str], table: dict[str, dict[str, Outcome]], seconds: float) -> str:
+    lines = [
+        "# Conformance",
+        "",
+        "AWS's language-neutral requirements for durable execution SDKs "
+        "(`../shared/conformance/requirements/`, Apache-2.0), run on three targets:",
+        "",
+        "* **embedded**: the durable-mp handler on durable-mp's embedded service (`LocalRunner`);",
+        "* **dex**: the durable-mp handler served by `durable-mp serve`, driven over HTTP and "
+        "boto3 by AWS's `dex-local-runner`;",
+        "* **official-on-dex**: the same handler source built with the official "
+        "`aws-durable-execution-sdk-python`, on the same dex: the differential check.",
+        "",
+        "A dex failure counts as an *emulator limitation* only if it is listed in "
+        "`tests/conformance/limitations.py` with the dex omissions that explain it (below, "
+        "with the dex source as evidence), the official SDK fails it with the identical "
+        "first error in the same run, and the SDK passes everything else once those "
+        "omissions are waived. A cell shows the first error of the strict check.",
+        "",
+        f"Regenerate: `{COMMAND}` (this run: {seconds:.0f} s on 2 cores); "
+        "the same runs are the tests of `pytest tests/conformance`.",
+        "",
+        "## Totals",
+        "",
+        "| target | pass | emulator limitation | fail |",
+        "|---|---|---|---|",
+    ]
+    for target in TARGETS:
+        counts = {kind: 0 for kind in ("pass", "limitation", "fail")}
+        for rid in ids:
+            counts[status(target, rid, table)] += 1
+        limitation = "-" if target == "embedded" else str(counts["limitation"])
+        lines.append(f"| {target} | {counts['pass']} | {limitation} | {counts['fail']} |")
+    lines += ["", "## Omissions of dex-local-runner", ""]
+    for omission in OMISSIONS.values():
+        lines.append(f"* **{omission.name}**: {omission.what}. Evidence: {omission.evidence}.")
+    lines += [
+        "",
+        "## Requirements",
+        "",
+        "| id | description | " + " | ".join(TARGETS) + " |",
+        "|---|---|" + "---|" * len(TARGETS),
+    ]
+    for rid in ids:
+        spec = load(rid)
+        optional = " *(optional)*" if spec.optional else ""
+        cells = [cell(target, rid, table) for target in TARGETS]
+        lines.append(
+            f"| {rid} | {escape(spec.description)}{optional} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def cell(target: str, requirement: str, table: dict[str, dict[str, Outcome]]) -> str:
+    kind = status(target, requirement, table)
+    outcome = table[target][requirement]
+    if kind == "pass":
+        return "pass"
+    if kind == "limitation":
+        names = ", ".join(EMULATOR_LIMITATIONS[requirement])
+        return f"limitation ({names}): `{escape(outcome.first_error or '')}`"
+    residual = outcome.details.get("residual")
+    rest = f" (omissions waived: `{escape(residual)}`)" if residual else ""
+    return f"**fail**: `{escape(outcome.first_error or '')}`{rest}"
+
+
+def escape(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").replace("`", "'").split())
+
+
+def suggest_limitations(table: dict[str, dict[str, Outcome]]) -> dict[str, tuple[str, ...]]:
+    """Requirements both SDKs fail identically on dex, with the omissions explaining it."""
+    combinations = [
+        names for size in (1, 2, 3) for names in itertools.combinations(OMISSIONS, size)
+    ]
+    suggested: dict[str, tuple[str, ...]] = {}
+    for rid, official in table["official-on-dex"].items():
+        mine = table["dex"].get(rid)
+        if official.passed or mine is None or mine.first_error != official.first_error:
+            continue
+        if official.evidence is None:
+            continue
+        spec, seen = official.evidence
+        for names in combinations:
+            if judge(spec, seen, 0.0, waiver(names)).details["residual"] is None:
+                suggested[rid] = names
+                break
+    return suggested
+
+
+if __name__ == "__main__":
+    sys.exit(main())
