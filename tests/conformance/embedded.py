@@ -15,6 +15,7 @@ the service learns of a dead invocation (``Runtime.ExitError``) for real.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -89,29 +90,29 @@ class EmbeddedTarget:
 
     def _in_processes(self, spec: Spec) -> Observation:
         store = self.workdir / f"{spec.id}-{os.urandom(4).hex()}.db"
-        stderr = store.with_suffix(".log")
-        command = [sys.executable, "-m", "tests.conformance.embedded_process", str(store), spec.id]
+        log = store.with_suffix(".log")
         seen = Observation()
-        arn_known = threading.Event()
-        service: LocalService | None = None
         deadline = time.monotonic() + TIMEOUT_SECONDS
-        try:
-            for attempt in range(MAX_PROCESSES):
-                args = (
-                    [*command, "--input", spec.input_json or ""]
-                    if attempt == 0
-                    else [*command, "--arn", str(seen.arn)]
-                )
-                with stderr.open("a") as log:
-                    process = subprocess.Popen(
-                        args, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT
-                    )
-                assert process.stdout is not None
+        with contextlib.ExitStack() as stack:
+            for _ in range(MAX_PROCESSES):
+                process = _spawn(spec, store, log, seen.arn)
                 if seen.arn is None:
+                    assert process.stdout is not None
                     seen.arn = process.stdout.readline().strip() or None
-                    arn_known.set()
-                    if seen.arn is not None and spec.callback_actions:
-                        service = LocalService(store)
+                    if seen.arn is None:
+                        process.wait()
+                        seen.problems.append(
+                            f"the first process printed no ARN: {log.read_text()[-500:]}"
+                        )
+                        return seen
+                    watcher = stack.enter_context(LocalService(store))
+                    driver = stack.enter_context(
+                        CallbackDriver(
+                            spec.callback_actions,
+                            _history_of(watcher, seen.arn),
+                            callback_sender(watcher),
+                        )
+                    )
                 try:
                     code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
@@ -119,23 +120,24 @@ class EmbeddedTarget:
                     process.wait()
                     seen.problems.append(f"timed out after {TIMEOUT_SECONDS:.0f} s")
                     break
-                if code == 0 or seen.arn is None:
+                if code == 0:
                     break
             else:
                 seen.problems.append(f"the execution crashed {MAX_PROCESSES} processes in a row")
-            if seen.arn is None:
-                seen.problems.append(
-                    f"the first process printed no ARN: {stderr.read_text()[-500:]}"
-                )
-                return seen
-            with LocalService(store) as reader:
-                record = reader.get_execution(seen.arn)
-                records = read_json_lines(stderr).records(seen.arn)
-                _finish(seen, record, history_to_json(reader.get_history(seen.arn)), records)
-            return seen
-        finally:
-            if service is not None:
-                service.close()
+            driver.stop()
+            seen.problems.extend(driver.errors)
+            record = watcher.get_execution(seen.arn)
+            history = history_to_json(watcher.get_history(seen.arn))
+            _finish(seen, record, history, read_json_lines(log).records(seen.arn))
+        return seen
+
+
+def _spawn(spec: Spec, store: Path, log: Path, arn: str | None) -> subprocess.Popen[str]:
+    """One process of :mod:`tests.conformance.embedded_process`: start, or take over."""
+    command = [sys.executable, "-m", "tests.conformance.embedded_process", str(store), spec.id]
+    command += ["--arn", arn] if arn else ["--input", spec.input_json or ""]
+    with log.open("a") as stderr:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
 
 
 def _history_of(service: LocalService, arn: str) -> Any:
