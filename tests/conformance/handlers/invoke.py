@@ -10,6 +10,7 @@ a durable target has.
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from tests.conformance.sdk import Requirement
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 ECHO = "echo-target"
 FAILING = "failing-target"
 LARGE_PAYLOAD_CHARS = 250_000  # the JSON string stays under Lambda's 256 KiB async limit
+# On the real service a chained invocation starts long after its caller has suspended.
+# Local services start the target at once; a warm target that answers in a few
+# milliseconds can then finish before the caller's invocation has been recorded as
+# completed, which reorders the history the requirements expect. A target that takes a
+# realistic moment keeps the order of the real service.
+TARGET_SECONDS = 1.0
 
 
 def build(sdk: SimpleNamespace) -> dict[str, Requirement]:
@@ -44,13 +51,19 @@ def build(sdk: SimpleNamespace) -> dict[str, Requirement]:
 
 def echo(sdk: SimpleNamespace) -> Any:
     """A durable target that returns its input unchanged."""
-    return sdk.durable_execution(lambda event, ctx: event)
+
+    def handler(event: Any, ctx: Any) -> Any:
+        time.sleep(TARGET_SECONDS)
+        return event
+
+    return sdk.durable_execution(handler)
 
 
 def failing(sdk: SimpleNamespace) -> Any:
     """A durable target that fails, so the caller's invoke raises InvokeError."""
 
     def handler(event: Any, ctx: Any) -> Any:
+        time.sleep(TARGET_SECONDS)
         raise RuntimeError("target failed")
 
     return sdk.durable_execution(handler)
