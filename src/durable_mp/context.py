@@ -13,37 +13,55 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
-from durable_mp.config import ParallelBranch
+from durable_mp.config import (  # re-exported: the official module names them too
+    CallbackConfig,
+    ChildConfig,
+    Duration,
+    InvokeConfig,
+    MapConfig,
+    ParallelBranch,
+    ParallelConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+)
 from durable_mp.engine.activity import step_body_label
 from durable_mp.engine.ids import OperationCounter, OperationIdentifier
 from durable_mp.exceptions import NestedOperationError, ValidationError
 from durable_mp.lambda_service import OperationSubType, OperationType
 from durable_mp.logger import Logger, LogInfo
+from durable_mp.types import StepContext, WaitForCallbackContext, WaitForConditionCheckContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from durable_mp.concurrency.models import BatchResult
-    from durable_mp.config import (
-        CallbackConfig,
-        ChildConfig,
-        Duration,
-        InvokeConfig,
-        MapConfig,
-        ParallelConfig,
-        StepConfig,
-        WaitForCallbackConfig,
-    )
     from durable_mp.engine.callback import Callback
     from durable_mp.engine.scope import ExecutionScope
     from durable_mp.futures import DurableFuture
-    from durable_mp.types import (
-        LoggerInterface,
-        StepContext,
-        WaitForCallbackContext,
-        WaitForConditionCheckContext,
-    )
+    from durable_mp.types import LoggerInterface
     from durable_mp.waits import WaitForConditionConfig
+
+__all__ = [
+    "CallbackConfig",
+    "ChildConfig",
+    "DetachedDurableContext",
+    "DurableContext",
+    "Duration",
+    "ExecutionContext",
+    "InvokeConfig",
+    "MapConfig",
+    "ParallelBranch",
+    "ParallelConfig",
+    "StepConfig",
+    "StepContext",
+    "WaitForCallbackConfig",
+    "WaitForCallbackContext",
+    "WaitForConditionCheckContext",
+    "durable_parallel_branch",
+    "durable_step",
+    "durable_wait_for_callback",
+    "durable_with_child_context",
+]
 
 T = TypeVar("T")
 U = TypeVar("U")

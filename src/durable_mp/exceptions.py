@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 
 BAD_REQUEST_ERROR = 400
 TOO_MANY_REQUESTS_ERROR = 429
@@ -29,6 +29,23 @@ NON_RETRYABLE_CUSTOMER_ERROR_CODES = frozenset(
         "KMSNotFoundException",
     }
 )
+
+
+class AwsErrorObj(TypedDict):
+    """The ``Error`` part of a botocore error response."""
+
+    Code: str | None
+    Message: str | None
+
+
+class AwsErrorMetadata(TypedDict):
+    """The ``ResponseMetadata`` part of a botocore error response."""
+
+    RequestId: str | None
+    HostId: str | None
+    HTTPStatusCode: int | None
+    HTTPHeaders: str | None
+    RetryAttempts: str | None
 
 
 class TerminationReason(Enum):

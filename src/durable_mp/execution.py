@@ -15,6 +15,12 @@ from durable_mp.invocation_input import (
     DurableExecutionInvocationInputWithClient,
     InitialExecutionState,
 )
+from durable_mp.lambda_service import (
+    DurableExecutionInvocationOutput,
+    InvocationStatus,
+    Operation,
+    OperationUpdate,
+)
 
 if TYPE_CHECKING:
     from durable_mp.context import DurableContext
@@ -22,7 +28,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DurableExecutionInvocationInput",
     "DurableExecutionInvocationInputWithClient",
+    "DurableExecutionInvocationOutput",
     "InitialExecutionState",
+    "InvocationStatus",
+    "Operation",
+    "OperationUpdate",
     "durable_execution",
 ]
 

@@ -668,3 +668,16 @@ class DurableExecutionInvocationOutput:
     @classmethod
     def create_failed(cls, error: ErrorObject | None) -> DurableExecutionInvocationOutput:
         return cls(InvocationStatus.FAILED, error=error)
+
+
+def __getattr__(name: str) -> Any:
+    """``LambdaClient``/``DurableServiceClient`` live in service_client (import cycle)."""
+    if name in {"DurableServiceClient", "LambdaClient"}:
+        from durable_mp import service_client
+
+        return (
+            service_client.DurableServiceClient
+            if name == "DurableServiceClient"
+            else service_client.LambdaServiceClient
+        )
+    raise AttributeError(f"module 'durable_mp.lambda_service' has no attribute {name!r}")

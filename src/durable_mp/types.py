@@ -101,3 +101,20 @@ class LocalLambdaContext:
 
     def log(self, msg: str) -> None:
         print(msg)
+
+
+_ALIASES = {
+    "DurableContext": "durable_mp.context",
+    "Callback": "durable_mp.engine.callback",
+    "BatchResult": "durable_mp.concurrency.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The official module also names these here; resolved lazily (import cycles)."""
+    module = _ALIASES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'durable_mp.types' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
