@@ -1,0 +1,103 @@
+"""What the cold-start and memory scenarios run in a fresh interpreter.
+
+    python -m benchmarks.child coldstart process|thread|official
+    python -m benchmarks.child memory process|thread|official ITEMS ITERATIONS
+
+``coldstart`` prints ``first-result`` the moment the handler's first step returns (the
+parent times the line from process start), then a JSON line of in-process timings.
+``memory`` runs the CPU fan-out once and prints a JSON line with the peak RSS (VmHWM) of
+this process and of every worker process, in MB.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.perf_counter()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+def _peak_rss_mb(pid: int | str = "self") -> float | None:
+    """Peak resident set size (VmHWM) of a process, from /proc (Linux)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def coldstart(contender: str) -> None:
+    def announce(value: Any) -> None:
+        sys.stdout.write("first-result\n")
+        sys.stdout.flush()
+        timings["first_result_s"] = time.perf_counter() - _STARTED
+        timings["value"] = value
+
+    timings: dict[str, Any] = {}
+    if contender == "official":
+        from aws_durable_execution_sdk_python.execution import durable_execution
+        from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+
+        timings["imported_s"] = time.perf_counter() - _STARTED
+
+        @durable_execution
+        def official_handler(event: Any, ctx: Any) -> int:
+            value = ctx.step(lambda _: 42, name="first")
+            announce(value)
+            return value
+
+        with DurableFunctionTestRunner(handler=official_handler) as runner:
+            runner.run(input="{}")
+    else:
+        from durable_mp import durable_execution
+        from durable_mp.local import LocalRunner, LocalService
+
+        timings["imported_s"] = time.perf_counter() - _STARTED
+
+        @durable_execution(step_executor=contender)
+        def handler(event: Any, ctx: Any) -> int:
+            value = ctx.step(lambda _: 42, name="first")
+            announce(value)
+            return value
+
+        LocalRunner(LocalService(), {"cold": handler}).run("cold", {})
+    print(json.dumps(timings), flush=True)
+
+
+def memory(contender: str, items: int, iterations: int) -> None:
+    from benchmarks import workloads
+    from benchmarks.contenders import run_durable_mp, run_official
+
+    event = {"items": items, "iterations": iterations}
+    workers: list[float] = []
+    if contender == "official":
+        run_official(workloads.official_fanout_map(), event)
+    else:
+        run_durable_mp(workloads.dmp_fanout_map(contender), event)
+        if contender == "process":
+            from durable_mp.workers import default_pool
+
+            for pid in default_pool().worker_pids():
+                peak = _peak_rss_mb(pid)
+                if peak is not None:
+                    workers.append(peak)
+    print(json.dumps({"parent_mb": _peak_rss_mb(), "workers_mb": workers}), flush=True)
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] == "coldstart":
+        coldstart(argv[1])
+    elif argv[0] == "memory":
+        memory(argv[1], int(argv[2]), int(argv[3]))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
