@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS operations (
 );
 CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position);
 CREATE INDEX IF NOT EXISTS operations_by_due ON operations (arn, due_ts);
+CREATE INDEX IF NOT EXISTS operations_by_version ON operations (arn, version);
 CREATE TABLE IF NOT EXISTS events (
     arn TEXT NOT NULL,
     event_id INTEGER NOT NULL,
@@ -341,12 +342,19 @@ class Tx:
         limit: int | None = None,
     ) -> list[StoredOperation]:
         """Operations in creation order; ``versions`` = (exclusive low, inclusive high)."""
-        query = "SELECT body, position, version FROM operations WHERE arn = ? AND position > ?"
         parameters: list[Any] = [arn, after_position]
-        if versions is not None:
-            query += " AND version > ? AND version <= ?"
+        if versions is None:
+            query = "SELECT body, position, version FROM operations WHERE arn = ? AND position > ?"
+            query += " ORDER BY position"
+        else:
+            # A delta is a few changed operations among possibly many: find them by
+            # version and sort those (``+position`` keeps the planner off the position
+            # index, which would scan every operation of the execution).
+            query = (
+                "SELECT body, position, version FROM operations WHERE arn = ? AND +position > ?"
+                " AND version > ? AND version <= ? ORDER BY +position"
+            )
             parameters.extend(versions)
-        query += " ORDER BY position"
         if limit is not None:
             query += " LIMIT ?"
             parameters.append(limit)
