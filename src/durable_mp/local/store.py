@@ -211,6 +211,12 @@ class InvokeRow:
 
 
 _CALLBACK_COLUMNS = ", ".join(f.name for f in fields(CallbackRow))
+_PUT_OPERATION = (
+    "INSERT INTO operations (arn, op_id, position, version, op_type, status, due_ts, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn, op_id) DO UPDATE SET"
+    " version = excluded.version, status = excluded.status, due_ts = excluded.due_ts,"
+    " body = excluded.body"
+)
 _INVOKE_COLUMNS = ", ".join(f.name for f in fields(InvokeRow))
 
 
@@ -223,11 +229,94 @@ class CheckpointReply:
     reply: dict[str, Any]
 
 
-class Tx:
-    """Typed reads and writes inside one transaction (see :meth:`Store.transaction`)."""
+OperationKey = tuple[str, str]  # (arn, op_id)
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+
+class _DecodedOperations:
+    """Decoded operations of committed states, so a read does not parse JSON again.
+
+    An entry is the operation as it was stored at ``version``; a row read later is
+    served from here when its version matches, whoever wrote it (the version of an
+    execution's operations only grows, so another process's state never reuses one).
+    Only the store's transactions touch it, under the store's lock, and only states
+    that committed enter it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[OperationKey, tuple[int, Operation]] = {}
+
+    def get(self, key: OperationKey, version: int) -> Operation | None:
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] == version else None
+
+    def update(self, states: dict[OperationKey, StoredOperation]) -> None:
+        for key, stored in states.items():
+            self._entries[key] = (stored.version, stored.operation)
+
+
+class Tx:
+    """Typed reads and writes inside one transaction (see :meth:`Store.transaction`).
+
+    Operations read or written are remembered for the rest of the transaction (it
+    holds the state it read: writes take the write lock up front, reads see one
+    snapshot). Writes of operations and history events are queued and go to SQLite
+    together, before any query that could see them and before the commit, so an
+    operation changed twice in one checkpoint (START, then SUCCEED) is written once.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, decoded: _DecodedOperations) -> None:
         self._db = connection
+        self._decoded = decoded
+        self._seen: dict[OperationKey, StoredOperation | None] = {}
+        self._states: dict[OperationKey, StoredOperation] = {}  # decoded or written here
+        self._queued_operations: dict[OperationKey, float | None] = {}  # key -> due_ts
+        self._queued_events: list[tuple[str, int, str]] = []
+
+    def flush(self) -> None:
+        """Send the queued writes to SQLite (queries and the commit call this)."""
+        if self._queued_operations:
+            rows = []
+            for key, due_ts in self._queued_operations.items():
+                stored = self._states[key]
+                operation = stored.operation
+                rows.append(
+                    (
+                        key[0],
+                        key[1],
+                        stored.position,
+                        stored.version,
+                        operation.operation_type.value,
+                        operation.status.value,
+                        due_ts,
+                        json.dumps(operation.to_json_dict(), separators=(",", ":")),
+                    )
+                )
+            self._queued_operations.clear()
+            self._db.executemany(_PUT_OPERATION, rows)
+        if self._queued_events:
+            self._db.executemany(
+                "INSERT INTO events (arn, event_id, body) VALUES (?, ?, ?)", self._queued_events
+            )
+            self._queued_events.clear()
+
+    def committed(self) -> None:
+        """The transaction committed: what it decoded and wrote may be reused."""
+        self._decoded.update(self._states)
+
+    def _stored(
+        self, arn: str, op_id: str, body: str, position: int, version: int
+    ) -> StoredOperation:
+        """The operation of a row just read (decoded once per stored state)."""
+        key = (arn, op_id)
+        known = self._states.get(key)
+        if known is not None and known.version == version:
+            return known
+        operation = self._decoded.get(key, version)
+        if operation is None:
+            operation = Operation.from_json_dict(json.loads(body))
+        stored = StoredOperation(operation, position, version)
+        self._seen[key] = self._states[key] = stored
+        return stored
 
     # executions -------------------------------------------------------------------
 
@@ -268,44 +357,37 @@ class Tx:
 
     def put_operation(self, arn: str, stored: StoredOperation, due_ts: float | None) -> None:
         """Insert or replace one operation; ``due_ts`` is when its timer fires, if any."""
-        operation = stored.operation
-        self._db.execute(
-            "INSERT INTO operations (arn, op_id, position, version, op_type, status, due_ts, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn, op_id) DO UPDATE SET"
-            " version = excluded.version, status = excluded.status, due_ts = excluded.due_ts,"
-            " body = excluded.body",
-            (
-                arn,
-                operation.operation_id,
-                stored.position,
-                stored.version,
-                operation.operation_type.value,
-                operation.status.value,
-                due_ts,
-                json.dumps(operation.to_json_dict(), separators=(",", ":")),
-            ),
-        )
+        key = (arn, stored.operation.operation_id)
+        self._seen[key] = self._states[key] = stored
+        self._queued_operations[key] = due_ts
 
     def operation(self, arn: str, op_id: str) -> StoredOperation | None:
+        key = (arn, op_id)
+        if key in self._seen:
+            return self._seen[key]
         values = self._db.execute(
             "SELECT body, position, version FROM operations WHERE arn = ? AND op_id = ?",
             (arn, op_id),
         ).fetchone()
-        return None if values is None else _stored(*values)
+        stored = None if values is None else self._stored(arn, op_id, *values)
+        self._seen[key] = stored
+        return stored
 
     def operations(self, arn: str) -> list[StoredOperation]:
         return self.operations_page(arn)
 
     def due_operations(self, arn: str, until_ts: float) -> list[StoredOperation]:
         """Operations whose timer fires at or before ``until_ts``, earliest first."""
+        self.flush()
         cursor = self._db.execute(
-            "SELECT body, position, version FROM operations"
+            "SELECT op_id, body, position, version FROM operations"
             " WHERE arn = ? AND due_ts IS NOT NULL AND due_ts <= ? ORDER BY due_ts, position",
             (arn, until_ts),
         )
-        return [_stored(*values) for values in cursor.fetchall()]
+        return [self._stored(arn, *values) for values in cursor.fetchall()]
 
     def earliest_due(self, arn: str) -> float | None:
+        self.flush()
         (value,) = self._db.execute(
             "SELECT MIN(due_ts) FROM operations WHERE arn = ? AND due_ts IS NOT NULL", (arn,)
         ).fetchone()
@@ -320,6 +402,7 @@ class Tx:
         changed_after: int | None = None,
     ) -> bool:
         """Whether some operation has one of ``statuses`` (and type, and newer version)."""
+        self.flush()
         query = (
             "SELECT 1 FROM operations WHERE arn = ?"
             f" AND status IN ({', '.join('?' for _ in statuses)})"
@@ -342,33 +425,35 @@ class Tx:
         limit: int | None = None,
     ) -> list[StoredOperation]:
         """Operations in creation order; ``versions`` = (exclusive low, inclusive high)."""
+        self.flush()
         parameters: list[Any] = [arn, after_position]
         if versions is None:
-            query = "SELECT body, position, version FROM operations WHERE arn = ? AND position > ?"
-            query += " ORDER BY position"
+            query = (
+                "SELECT op_id, body, position, version FROM operations WHERE arn = ?"
+                " AND position > ? ORDER BY position"
+            )
         else:
             # A delta is a few changed operations among possibly many: find them by
             # version and sort those (``+position`` keeps the planner off the position
             # index, which would scan every operation of the execution).
             query = (
-                "SELECT body, position, version FROM operations WHERE arn = ? AND +position > ?"
-                " AND version > ? AND version <= ? ORDER BY +position"
+                "SELECT op_id, body, position, version FROM operations WHERE arn = ?"
+                " AND +position > ? AND version > ? AND version <= ? ORDER BY +position"
             )
             parameters.extend(versions)
         if limit is not None:
             query += " LIMIT ?"
             parameters.append(limit)
-        return [_stored(*values) for values in self._db.execute(query, parameters).fetchall()]
+        rows = self._db.execute(query, parameters).fetchall()
+        return [self._stored(arn, *values) for values in rows]
 
     # history ----------------------------------------------------------------------
 
     def append_event(self, arn: str, event_id: int, event: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT INTO events (arn, event_id, body) VALUES (?, ?, ?)",
-            (arn, event_id, json.dumps(event, separators=(",", ":"))),
-        )
+        self._queued_events.append((arn, event_id, json.dumps(event, separators=(",", ":"))))
 
     def events(self, arn: str, *, after: int = 0) -> list[dict[str, Any]]:
+        self.flush()
         cursor = self._db.execute(
             "SELECT body FROM events WHERE arn = ? AND event_id > ? ORDER BY event_id",
             (arn, after),
@@ -376,6 +461,7 @@ class Tx:
         return [json.loads(body) for (body,) in cursor.fetchall()]
 
     def last_event_id(self, arn: str) -> int:
+        self.flush()
         (value,) = self._db.execute(
             "SELECT MAX(event_id) FROM events WHERE arn = ?", (arn,)
         ).fetchone()
@@ -441,6 +527,7 @@ class Tx:
 
     def running_invokes(self, arn: str) -> list[InvokeRow]:
         """The execution's chained invokes still STARTED, in creation order."""
+        self.flush()
         cursor = self._db.execute(
             f"SELECT {', '.join(f'c.{c}' for c in _INVOKE_COLUMNS.split(', '))}"
             " FROM chained_invokes c JOIN operations o ON o.arn = c.arn AND o.op_id = c.op_id"
@@ -515,7 +602,8 @@ class Store:
         if self.path != MEMORY:
             _create_private_file(self.path)
         self._lock = threading.RLock()
-        self._depth = 0
+        self._tx: Tx | None = None  # the open transaction (nested levels join it)
+        self._decoded = _DecodedOperations()
         self._db = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
@@ -537,31 +625,25 @@ class Store:
         state it reads is the state it writes over, even across processes.
         """
         with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield Tx(self._db)
-                finally:
-                    self._depth -= 1
+            if self._tx is not None:
+                yield self._tx
                 return
             self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            self._depth = 1
+            tx = self._tx = Tx(self._db, self._decoded)
             try:
-                yield Tx(self._db)
+                yield tx
+                tx.flush()
             except BaseException:
-                self._depth = 0
+                self._tx = None
                 self._db.execute("ROLLBACK")
                 raise
-            self._depth = 0
+            self._tx = None
             self._db.execute("COMMIT")
+            tx.committed()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _stored(body: str, position: int, version: int) -> StoredOperation:
-    return StoredOperation(Operation.from_json_dict(json.loads(body)), position, version)
 
 
 def _create_private_file(path: str) -> None:
