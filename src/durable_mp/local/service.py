@@ -113,17 +113,12 @@ class LocalService:
         was issued (this batch, and timers fired meanwhile), in creation order, paged.
         """
         arn = durable_execution_arn
-        # What the boto3 path would put on the wire (empty strings are dropped there).
-        wire = [OperationUpdate.from_dict(update.to_dict()) for update in updates]
+        wire = [_as_on_the_wire(update) for update in updates]
         failure: CheckpointError | None = None
         with self._change(arn, lambda: execution_not_found(CheckpointError, arn)) as journal:
-            cached = journal.tx.reply(arn)
-            if (
-                client_token
-                and cached is not None
-                and (cached.client_token, cached.inbound_token) == (client_token, checkpoint_token)
-            ):
-                return CheckpointOutput.from_dict(cached.reply)
+            cached = journal.tx.reply(arn, client_token, checkpoint_token) if client_token else None
+            if cached is not None:
+                return CheckpointOutput.from_dict(cached)
             lifecycle.fire_due_timers(journal, journal.now)
             try:
                 output = checkpoints.apply(journal, checkpoint_token, wire, self._context())
@@ -531,6 +526,34 @@ class LocalService:
         return checkpoints.Context(
             self._page_size, self.region, self.account_id, dict(self._functions)
         )
+
+
+def _as_on_the_wire(update: OperationUpdate) -> OperationUpdate:
+    """The update as the boto3 path would put it on the wire: empty strings dropped,
+    numbers as integers (``OperationUpdate.from_dict(update.to_dict())``). An update
+    already in that form (every step START and SUCCEED) is returned as it is."""
+    if (
+        update.error is None
+        and update.chained_invoke_options is None
+        and update.parent_id != ""
+        and update.name != ""
+        and update.sub_type != ""
+        and (
+            update.step_options is None
+            or type(update.step_options.next_attempt_delay_seconds) is int
+        )
+        and (update.wait_options is None or type(update.wait_options.wait_seconds) is int)
+        and (
+            update.callback_options is None
+            or (
+                type(update.callback_options.timeout_seconds) is int
+                and type(update.callback_options.heartbeat_timeout_seconds) is int
+            )
+        )
+        and (update.context_options is None or type(update.context_options.replay_children) is bool)
+    ):
+        return update
+    return OperationUpdate.from_dict(update.to_dict())
 
 
 def _record(row: ExecutionRow) -> ExecutionRecord:

@@ -15,6 +15,7 @@ cached between transactions, so another process's changes are seen at the next o
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sqlite3
 import threading
@@ -155,6 +156,11 @@ class ExecutionRow:
 
 
 _EXECUTION_COLUMNS = tuple(f.name for f in fields(ExecutionRow))
+_execution_values = operator.attrgetter(*_EXECUTION_COLUMNS)  # row -> tuple, in column order
+_SAVE_EXECUTION = (
+    f"UPDATE executions SET {', '.join(f'{column} = ?' for column in _EXECUTION_COLUMNS[1:])}"
+    " WHERE arn = ?"
+)
 
 
 @dataclass(frozen=True)
@@ -324,15 +330,11 @@ class Tx:
         placeholders = ", ".join("?" for _ in _EXECUTION_COLUMNS)
         self._db.execute(
             f"INSERT INTO executions ({', '.join(_EXECUTION_COLUMNS)}) VALUES ({placeholders})",
-            tuple(getattr(row, column) for column in _EXECUTION_COLUMNS),
+            _execution_values(row),
         )
 
     def save_execution(self, row: ExecutionRow) -> None:
-        assignments = ", ".join(f"{column} = ?" for column in _EXECUTION_COLUMNS[1:])
-        self._db.execute(
-            f"UPDATE executions SET {assignments} WHERE arn = ?",
-            (*(getattr(row, column) for column in _EXECUTION_COLUMNS[1:]), row.arn),
-        )
+        self._db.execute(_SAVE_EXECUTION, (*_execution_values(row)[1:], row.arn))
 
     def load_execution(self, arn: str) -> ExecutionRow | None:
         return self._one_execution("arn = ?", arn)
@@ -584,14 +586,14 @@ class Tx:
             (arn, reply.client_token, reply.inbound_token, json.dumps(reply.reply)),
         )
 
-    def reply(self, arn: str) -> CheckpointReply | None:
+    def reply(self, arn: str, client_token: str, inbound_token: str) -> dict[str, Any] | None:
+        """The last checkpoint response, if it answered these tokens (else None)."""
         values = self._db.execute(
-            "SELECT client_token, inbound_token, reply FROM checkpoint_replies WHERE arn = ?",
-            (arn,),
+            "SELECT reply FROM checkpoint_replies"
+            " WHERE arn = ? AND client_token = ? AND inbound_token = ?",
+            (arn, client_token, inbound_token),
         ).fetchone()
-        if values is None:
-            return None
-        return CheckpointReply(values[0], values[1], json.loads(values[2]))
+        return None if values is None else json.loads(values[0])
 
 
 class Store:

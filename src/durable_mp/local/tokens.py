@@ -40,11 +40,32 @@ class CheckpointToken:
     @classmethod
     def decode(cls, token: str) -> CheckpointToken | None:
         """The token's content, or None when it was not issued by this service."""
-        try:
-            data = json.loads(base64.urlsafe_b64decode(token.encode()))
-            return cls(str(data["arn"]), int(data["seq"]), str(data["inv"]))
-        except (binascii.Error, UnicodeError, ValueError, TypeError, KeyError):
-            return None
+        return _decode(token)
+
+
+# Tokens this process issued recently, by their text: the next checkpoint presents the
+# token the previous one returned, and need not decode it again.
+_issued: dict[str, CheckpointToken] = {}
+_ISSUED_KEPT = 1024
+
+
+def _decode(token: str) -> CheckpointToken | None:
+    known = _issued.get(token)
+    if known is not None:
+        return known
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return CheckpointToken(str(data["arn"]), int(data["seq"]), str(data["inv"]))
+    except (binascii.Error, UnicodeError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _encode(token: CheckpointToken) -> str:
+    text = token.encode()
+    if len(_issued) >= _ISSUED_KEPT:
+        _issued.clear()
+    _issued[text] = token
+    return text
 
 
 def staleness(
@@ -73,7 +94,7 @@ def issue(tx: Tx, row: ExecutionRow, request_id: str) -> str:
     """
     row.token_seq += 1
     tx.put_token(row.arn, row.token_seq, request_id, row.version)
-    return CheckpointToken(row.arn, row.token_seq, request_id).encode()
+    return _encode(CheckpointToken(row.arn, row.token_seq, request_id))
 
 
 def require_current(

@@ -1,0 +1,192 @@
+"""The embedded service's shortcuts give exactly what the long way gives.
+
+Each fast path skips work only when it can prove the result is the same: the stored
+form of an operation (a JSON round trip), the wire form of an update, the decoded
+operation cache, the caching of reads and queued writes inside a transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from durable_mp.lambda_service import (
+    CallbackDetails,
+    CallbackOptions,
+    ChainedInvokeDetails,
+    ChainedInvokeOptions,
+    ContextDetails,
+    ContextOptions,
+    ErrorObject,
+    ExecutionDetails,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+    StepDetails,
+    StepOptions,
+    WaitDetails,
+    WaitOptions,
+)
+from durable_mp.local import LocalRunner, LocalService
+from durable_mp.local.journal import stored_form
+from durable_mp.local.service import _as_on_the_wire
+from durable_mp.local.store import Store, StoredOperation
+from durable_mp.local.tokens import CheckpointToken
+
+texts = st.one_of(st.none(), st.just(""), st.text(max_size=12))
+timestamps = st.one_of(
+    st.none(),
+    st.datetimes(
+        min_value=datetime.datetime(2000, 1, 1),
+        max_value=datetime.datetime(2100, 1, 1),
+        timezones=st.sampled_from([datetime.UTC, datetime.timezone(datetime.timedelta(hours=2))]),
+    ),
+)
+errors = st.one_of(
+    st.none(),
+    st.builds(
+        ErrorObject,
+        message=texts,
+        type=texts,
+        data=texts,
+        stack_trace=st.one_of(st.none(), st.lists(st.text(max_size=5), max_size=2)),
+    ),
+)
+operations = st.builds(
+    Operation,
+    operation_id=st.text(min_size=1, max_size=8),
+    operation_type=st.sampled_from(list(OperationType)),
+    status=st.sampled_from(list(OperationStatus)),
+    parent_id=texts,
+    name=texts,
+    start_timestamp=timestamps,
+    end_timestamp=timestamps,
+    sub_type=texts,
+    execution_details=st.one_of(st.none(), st.builds(ExecutionDetails, texts)),
+    context_details=st.one_of(st.none(), st.builds(ContextDetails, st.booleans(), texts, errors)),
+    step_details=st.one_of(
+        st.none(), st.builds(StepDetails, st.integers(0, 9), timestamps, texts, errors)
+    ),
+    wait_details=st.one_of(st.none(), st.builds(WaitDetails, timestamps)),
+    callback_details=st.one_of(
+        st.none(), st.builds(CallbackDetails, st.text(max_size=6), texts, errors)
+    ),
+    chained_invoke_details=st.one_of(st.none(), st.builds(ChainedInvokeDetails, texts, errors)),
+)
+updates = st.builds(
+    OperationUpdate,
+    operation_id=st.text(min_size=1, max_size=8),
+    operation_type=st.sampled_from(list(OperationType)),
+    action=st.sampled_from(list(OperationAction)),
+    parent_id=texts,
+    name=texts,
+    sub_type=texts,
+    payload=texts,
+    error=errors,
+    context_options=st.one_of(st.none(), st.builds(ContextOptions, st.booleans())),
+    step_options=st.one_of(st.none(), st.builds(StepOptions, st.integers(0, 99))),
+    wait_options=st.one_of(st.none(), st.builds(WaitOptions, st.integers(1, 99))),
+    callback_options=st.one_of(
+        st.none(), st.builds(CallbackOptions, st.integers(0, 9), st.integers(0, 9))
+    ),
+    chained_invoke_options=st.one_of(
+        st.none(), st.builds(ChainedInvokeOptions, st.text(min_size=1, max_size=5), texts)
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(operations)
+def test_stored_form_is_the_json_round_trip(operation):
+    expected = Operation.from_json_dict(operation.to_json_dict())
+    fast = stored_form(operation)
+    assert fast == expected
+    assert fast.to_json_dict() == expected.to_json_dict()
+    for name in ("start_timestamp", "end_timestamp"):
+        value = getattr(fast, name)
+        assert value is None or value.tzinfo is getattr(expected, name).tzinfo
+
+
+@settings(max_examples=400, deadline=None)
+@given(updates)
+def test_wire_form_is_the_dict_round_trip(update):
+    assert _as_on_the_wire(update) == OperationUpdate.from_dict(update.to_dict())
+
+
+def test_decoded_operations_serve_later_reads_and_rolled_back_states_do_not(tmp_path):
+    store = Store(tmp_path / "s.db")
+    op = Operation("a", OperationType.STEP, OperationStatus.STARTED, name="n")
+    with store.transaction() as tx:
+        tx.put_operation("arn", StoredOperation(op, 1, 1), None)
+        assert tx.operation("arn", "a") == StoredOperation(op, 1, 1)
+    with store.transaction() as tx:
+        first = tx.operation("arn", "a")
+        assert first is not None and first.operation is op  # decoded once, reused
+    done = Operation("a", OperationType.STEP, OperationStatus.SUCCEEDED, name="n")
+    try:
+        with store.transaction() as tx:
+            tx.put_operation("arn", StoredOperation(done, 1, 2), None)
+            assert [s.operation for s in tx.operations("arn")] == [done]
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    other = Operation("a", OperationType.STEP, OperationStatus.FAILED, name="n")
+    with store.transaction() as tx:  # the same version, another state, as another writer
+        assert tx.operation("arn", "a") == StoredOperation(op, 1, 1)
+        tx.put_operation("arn", StoredOperation(other, 1, 2), None)
+    with store.transaction() as tx:
+        assert tx.operation("arn", "a") == StoredOperation(other, 1, 2)
+    reopened = Store(tmp_path / "s.db")
+    with reopened.transaction() as tx:
+        assert tx.operation("arn", "a") == StoredOperation(other, 1, 2)
+
+
+def test_writes_reach_every_query_of_the_same_transaction(tmp_path):
+    store = Store(tmp_path / "s.db")
+    due = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+    wait = Operation(
+        "w", OperationType.WAIT, OperationStatus.STARTED, wait_details=WaitDetails(due)
+    )
+    with store.transaction() as tx:
+        tx.put_operation("arn", StoredOperation(wait, 1, 1), due.timestamp())
+        assert tx.earliest_due("arn") == due.timestamp()
+        assert [s.operation for s in tx.due_operations("arn", due.timestamp())] == [wait]
+        assert tx.any_operation("arn", ("STARTED",), types=("WAIT",))
+        assert [s.version for s in tx.operations_page("arn", versions=(0, 1))] == [1]
+        tx.append_event("arn", 1, {"EventType": "WaitStarted", "EventId": 1})
+        assert tx.last_event_id("arn") == 1
+        assert tx.events("arn") == [{"EventType": "WaitStarted", "EventId": 1}]
+
+
+def test_a_file_store_written_by_two_services_stays_consistent(tmp_path):
+    from durable_mp import durable_execution
+
+    @durable_execution(step_executor="inline")
+    def handler(event, ctx):
+        return [ctx.step(lambda _, i=i: i, name=f"s{i}") for i in range(event["n"])]
+
+    path = tmp_path / "shared.db"
+    first = LocalService(path)
+    record = LocalRunner(first, {"job": handler}).run("job", {"n": 3})
+    second = LocalService(path)  # another process's view of the same file
+    again = LocalRunner(second, {"job": handler}).run("job", {"n": 4}, name="second")
+    assert json.loads(record.result) == [0, 1, 2] and json.loads(again.result) == [0, 1, 2, 3]
+    for service in (first, second):
+        assert [op.name for op in service.get_operations(again.arn)][1:] == [
+            "s0",
+            "s1",
+            "s2",
+            "s3",
+        ]
+        assert len(service.get_history(record.arn)) == len(first.get_history(record.arn))
+
+
+def test_issued_tokens_decode_to_what_they_encode():
+    token = CheckpointToken("arn:x", 7, "inv")
+    assert CheckpointToken.decode(token.encode()) == token
+    assert CheckpointToken.decode("not a token") is None
