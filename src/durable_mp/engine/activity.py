@@ -8,13 +8,8 @@ because pools reuse threads and users name them as they like.
 from __future__ import annotations
 
 import itertools
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 _serial = itertools.count(1)
 
@@ -38,14 +33,19 @@ def current_context() -> ActiveContext | None:
     return _current.get()
 
 
-@contextmanager
-def acting_as(context: ActiveContext) -> Iterator[None]:
+class acting_as:
     """Run the block as ``context`` (for accounting and log correlation)."""
-    token = _current.set(context)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: ActiveContext) -> None:
+        self._context = context
+
+    def __enter__(self) -> None:
+        self._token = _current.set(self._context)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._token)
 
 
 def step_body_label() -> str | None:
@@ -53,10 +53,14 @@ def step_body_label() -> str | None:
     return _in_step_body.get()
 
 
-@contextmanager
-def inside_step_body(label: str) -> Iterator[None]:
-    token = _in_step_body.set(label)
-    try:
-        yield
-    finally:
-        _in_step_body.reset(token)
+class inside_step_body:
+    __slots__ = ("_label", "_token")
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+
+    def __enter__(self) -> None:
+        self._token = _in_step_body.set(self._label)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _in_step_body.reset(self._token)

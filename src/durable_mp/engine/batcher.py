@@ -25,6 +25,7 @@ code cannot swallow it; the invocation classifies the wrapped error.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import logging
 import threading
@@ -104,6 +105,13 @@ class CheckpointBatcher:
         self._execution_completed = False
         self._thread = threading.Thread(target=self._run, name="durable-mp-checkpoint", daemon=True)
         self.stats = BatcherStats()
+        # ClientToken: unique per call (a random prefix per invocation, then a counter),
+        # at most 64 printable characters as the API requires.
+        self._client_token_prefix = uuid.uuid4().hex
+        self._client_token_numbers = itertools.count(1)
+
+    def _client_token(self) -> str:
+        return f"{self._client_token_prefix}-{next(self._client_token_numbers)}"
 
     # -- caller side ------------------------------------------------------------------
 
@@ -285,7 +293,7 @@ class CheckpointBatcher:
         token = self._token
         assert token is not None
         try:
-            output = self._client.checkpoint(self._arn, token, updates, str(uuid.uuid4()))
+            output = self._client.checkpoint(self._arn, token, updates, self._client_token())
             operations: list[Operation] = list(output.new_execution_state.operations)
             if output.checkpoint_token:
                 self._token = output.checkpoint_token

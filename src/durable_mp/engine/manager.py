@@ -145,8 +145,8 @@ class ExecutionManager:
     # -- operations ---------------------------------------------------------------------
 
     def get(self, operation_id: str) -> Operation | None:
-        with self._lock:
-            return self._operations.get(operation_id)
+        # One dict read is atomic; writers replace entries whole under the lock.
+        return self._operations.get(operation_id)
 
     def has_prior_operations(self) -> bool:
         with self._lock:
@@ -207,9 +207,12 @@ class ExecutionManager:
 
     def hand_off(self, to: ActiveContext, from_: ActiveContext) -> None:
         """Make ``to`` active, then ``from_`` inactive, so the count never touches zero."""
-        with self._critical() as deferred:
+        deferred: Deferred = []  # _critical() spelled out: this runs twice per step
+        with self._lock:
             self._register_locked(to)
             self._deregister_locked(from_, deferred)
+        for call in deferred:
+            call()
 
     def _register_locked(self, context: ActiveContext) -> None:
         if context in self._active or self._stop_reason is not None:
