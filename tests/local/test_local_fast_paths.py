@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import sqlite3
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -190,3 +192,103 @@ def test_issued_tokens_decode_to_what_they_encode():
     token = CheckpointToken("arn:x", 7, "inv")
     assert CheckpointToken.decode(token.encode()) == token
     assert CheckpointToken.decode("not a token") is None
+
+
+# -- the in-memory store answers as the SQLite store does -------------------------------
+
+_STATUSES = [OperationStatus.STARTED, OperationStatus.PENDING, OperationStatus.SUCCEEDED]
+_TYPES = [OperationType.STEP, OperationType.WAIT, OperationType.CALLBACK]
+
+
+def _both_stores():
+    from durable_mp.local.memory import MemoryStore
+
+    return Store(":memory:"), MemoryStore()
+
+
+writes = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d", "e"]),  # operation id
+        st.sampled_from(_STATUSES),
+        st.sampled_from(_TYPES),
+        st.one_of(st.none(), st.floats(0, 100).map(lambda x: round(x, 1))),  # due_ts
+        st.booleans(),  # roll this transaction back afterwards
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(writes, st.integers(-1, 6), st.integers(0, 30), st.integers(0, 30))
+def test_memory_store_answers_every_query_as_sqlite_does(history, after, low, span):
+    stores = _both_stores()
+    for store in stores:
+        version = position = 0
+        for op_id, status, op_type, due_ts, roll_back in history:
+            try:
+                with store.transaction() as tx:
+                    current = tx.operation("arn", op_id)
+                    version += 1
+                    if current is None:
+                        position += 1
+                    stored = StoredOperation(
+                        Operation(op_id, op_type, status),
+                        current.position if current else position,
+                        version,
+                    )
+                    tx.put_operation("arn", stored, due_ts)
+                    tx.append_event("arn", version, {"EventType": op_id, "EventId": version})
+                    if roll_back:
+                        raise RuntimeError
+            except RuntimeError:
+                version -= 1
+                if current is None:
+                    position -= 1
+    answers = []
+    for store in stores:
+        with store.transaction(write=False) as tx:
+            answers.append(
+                (
+                    tx.operations("arn"),
+                    tx.operations_page("arn", after_position=after, limit=3),
+                    tx.operations_page("arn", after_position=after, versions=(low, low + span)),
+                    tx.due_operations("arn", 50.0),
+                    tx.earliest_due("arn"),
+                    tx.any_operation("arn", ("PENDING",), types=("WAIT",), changed_after=low),
+                    tx.events("arn", after=after),
+                    tx.last_event_id("arn"),
+                    tx.operation("arn", "c"),
+                )
+            )
+    assert answers[0] == answers[1]
+
+
+def test_memory_store_rolls_back_every_table():
+    from durable_mp.local.store import CallbackRow, ExecutionRow, InvocationRow, InvokeRow
+
+    for store in _both_stores():
+        row = ExecutionRow("arn", "name", "fn", "x", "RUNNING", None, None, None, 1, None, 60)
+        with store.transaction() as tx:
+            tx.insert_execution(row)
+        try:
+            with store.transaction() as tx:
+                changed = tx.load_execution("arn")
+                changed.status, changed.version, changed.retry_at = "FAILED", 3, 5
+                tx.save_execution(changed)
+                tx.put_callback(CallbackRow("cb", "arn", "op", 10, 0, None))
+                tx.put_invoke(InvokeRow("arn", "op", "fn", None, "{}", None))
+                tx.insert_invocation(InvocationRow("arn", "req", 1, None))
+                tx.put_token("arn", 1, "req", 0)
+                assert tx.load_execution("arn").retry_at == 5.0
+                assert tx.open_invocation("arn") == InvocationRow("arn", "req", 1.0, None)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        with store.transaction(write=False) as tx:
+            assert tx.load_execution("arn") == row
+            assert tx.callback("cb") is None
+            assert tx.invoke_of_child("x") is None and tx.running_invokes("arn") == []
+            assert tx.open_invocation("arn") is None
+            assert tx.token_version("arn", 1) is None
+        with pytest.raises(sqlite3.IntegrityError), store.transaction() as tx:
+            tx.insert_execution(row)

@@ -10,7 +10,7 @@ changed since the old token was issued (its ``NewExecutionState``), paged like
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from durable_mp.exceptions import CheckpointError, GetExecutionStateError
 from durable_mp.lambda_service import (
@@ -130,14 +130,3 @@ def read_state(
         raise api_error(GetExecutionStateError, f"Invalid marker {marker_text!r}.")
     page = read_page(tx, row.arn, marker, max(1, min(max_items, MAX_PAGE_ITEMS)))
     return StateOutput([stored.operation for stored in page.operations], page.next_marker)
-
-
-def reply(output: CheckpointOutput) -> dict[str, Any]:
-    """A checkpoint response as stored for ClientToken idempotency."""
-    return {
-        "CheckpointToken": output.checkpoint_token,
-        "NewExecutionState": {
-            "Operations": [op.to_json_dict() for op in output.new_execution_state.operations],
-            "NextMarker": output.new_execution_state.next_marker,
-        },
-    }

@@ -49,6 +49,7 @@ from durable_mp.local.errors import (
 from durable_mp.local.invoke import FunctionSpec, PendingCall
 from durable_mp.local.journal import Journal
 from durable_mp.local.listeners import HistoryListener, Listeners
+from durable_mp.local.memory import MemoryStore
 from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
 from durable_mp.local.store import CallbackRow, CheckpointReply, ExecutionRow, Store, Tx
 from durable_mp.local.validation import MAX_WAIT_SECONDS
@@ -85,7 +86,9 @@ class LocalService:
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        self._store = Store(path)
+        # No file: nothing to keep across a crash and nobody else can open the store, so
+        # it is kept as Python objects (same tables, same answers, still transactional).
+        self._store: Store | MemoryStore = MemoryStore() if path is None else Store(path)
         self._page_size = page_size
         self.region = region
         self.account_id = account_id
@@ -118,7 +121,7 @@ class LocalService:
         with self._change(arn, lambda: execution_not_found(CheckpointError, arn)) as journal:
             cached = journal.tx.reply(arn, client_token, checkpoint_token) if client_token else None
             if cached is not None:
-                return CheckpointOutput.from_dict(cached)
+                return cached
             lifecycle.fire_due_timers(journal, journal.now)
             try:
                 output = checkpoints.apply(journal, checkpoint_token, wire, self._context())
@@ -128,7 +131,7 @@ class LocalService:
                 if client_token:
                     journal.tx.put_reply(
                         arn,
-                        CheckpointReply(client_token, checkpoint_token, checkpoints.reply(output)),
+                        CheckpointReply(client_token, checkpoint_token, output),
                     )
         if failure is not None:
             raise failure

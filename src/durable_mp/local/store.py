@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.lambda_service import Operation
+from durable_mp.lambda_service import CheckpointOutput, Operation
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -232,7 +232,18 @@ class CheckpointReply:
 
     client_token: str
     inbound_token: str
-    reply: dict[str, Any]
+    output: CheckpointOutput
+
+
+def reply_json(output: CheckpointOutput) -> dict[str, Any]:
+    """A checkpoint response as stored for ClientToken idempotency."""
+    return {
+        "CheckpointToken": output.checkpoint_token,
+        "NewExecutionState": {
+            "Operations": [op.to_json_dict() for op in output.new_execution_state.operations],
+            "NextMarker": output.new_execution_state.next_marker,
+        },
+    }
 
 
 OperationKey = tuple[str, str]  # (arn, op_id)
@@ -583,17 +594,17 @@ class Tx:
         self._db.execute(
             "INSERT OR REPLACE INTO checkpoint_replies (arn, client_token, inbound_token, reply)"
             " VALUES (?, ?, ?, ?)",
-            (arn, reply.client_token, reply.inbound_token, json.dumps(reply.reply)),
+            (arn, reply.client_token, reply.inbound_token, json.dumps(reply_json(reply.output))),
         )
 
-    def reply(self, arn: str, client_token: str, inbound_token: str) -> dict[str, Any] | None:
+    def reply(self, arn: str, client_token: str, inbound_token: str) -> CheckpointOutput | None:
         """The last checkpoint response, if it answered these tokens (else None)."""
         values = self._db.execute(
             "SELECT reply FROM checkpoint_replies"
             " WHERE arn = ? AND client_token = ? AND inbound_token = ?",
             (arn, client_token, inbound_token),
         ).fetchone()
-        return None if values is None else json.loads(values[0])
+        return None if values is None else CheckpointOutput.from_dict(json.loads(values[0]))
 
 
 class Store:
