@@ -292,3 +292,12 @@ def test_memory_store_rolls_back_every_table():
             assert tx.token_version("arn", 1) is None
         with pytest.raises(sqlite3.IntegrityError), store.transaction() as tx:
             tx.insert_execution(row)
+
+
+@given(st.text(), st.integers(0, 10**9), st.text())
+def test_token_text_is_the_json_dumps_one(arn, sequence, invocation):
+    import base64
+
+    body = json.dumps({"arn": arn, "seq": sequence, "inv": invocation}, separators=(",", ":"))
+    expected = base64.urlsafe_b64encode(body.encode()).decode()
+    assert CheckpointToken(arn, sequence, invocation).encode() == expected

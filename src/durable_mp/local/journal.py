@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from durable_mp.lambda_service import ErrorObject, Operation, from_millis, to_millis
 from durable_mp.local.store import ExecutionRow, StoredOperation, Tx
-from durable_mp.local.transitions import due_at
+from durable_mp.local.transitions import due_at, evolve
 
 if TYPE_CHECKING:
     import datetime
@@ -107,19 +107,7 @@ def stored_form(operation: Operation) -> Operation:
         stored = _millis(wait.scheduled_end_timestamp)
         if stored is not wait.scheduled_end_timestamp:
             changes["wait_details"] = replace(wait, scheduled_end_timestamp=stored)
-    if not changes:
-        return operation
-    if not _PLAIN_OPERATION:
-        return replace(operation, **changes)
-    # dataclasses.replace without running __init__ again: the same fields, a few of them
-    # new, at a third of the cost.
-    copy = object.__new__(Operation)
-    copy.__dict__.update(operation.__dict__, **changes)
-    return copy
-
-
-# Operation keeps its fields in __dict__ and does nothing after __init__ assigns them.
-_PLAIN_OPERATION = not hasattr(Operation, "__slots__") and not hasattr(Operation, "__post_init__")
+    return evolve(operation, **changes) if changes else operation
 
 
 def _millis(value: datetime.datetime) -> datetime.datetime:

@@ -71,7 +71,7 @@ def _integer(value: Any) -> Any:
 
 
 _CONVERTED_COLUMNS = tuple(
-    (index, _real if name in _REAL else _integer)
+    (index, float, _real) if name in _REAL else (index, int, _integer)
     for index, name in enumerate(_EXECUTION_FIELDS)
     if name in _REAL or name in _INTEGER
 )
@@ -81,10 +81,16 @@ _row_values = operator.attrgetter(*_EXECUTION_FIELDS)
 
 
 def _execution_values(row: ExecutionRow) -> tuple[Any, ...]:
-    values = list(_row_values(row))
-    for index, affinity in _CONVERTED_COLUMNS:
-        values[index] = affinity(values[index])
-    return tuple(values)
+    values: tuple[Any, ...] = _row_values(row)
+    if all(
+        values[index] is None or type(values[index]) is expected
+        for index, expected, _ in _CONVERTED_COLUMNS
+    ):
+        return values
+    converted = list(values)
+    for index, _, convert in _CONVERTED_COLUMNS:
+        converted[index] = convert(converted[index])
+    return tuple(converted)
 
 
 def _through_json(value: Any) -> Any:

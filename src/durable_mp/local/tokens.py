@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from durable_mp.local.store import ExecutionRow, Tx
 
 
+_json_text = json.encoder.encode_basestring_ascii  # a string as json.dumps writes it
+
+
 @dataclass(frozen=True)
 class CheckpointToken:
     """The decoded content of a checkpoint token."""
@@ -31,9 +34,10 @@ class CheckpointToken:
     invocation_id: str
 
     def encode(self) -> str:
-        body = json.dumps(
-            {"arn": self.execution_arn, "seq": self.sequence, "inv": self.invocation_id},
-            separators=(",", ":"),
+        # json.dumps({"arn": ..., "seq": ..., "inv": ...}, separators=(",", ":")), spelled out
+        body = (
+            f'{{"arn":{_json_text(self.execution_arn)},"seq":{int(self.sequence)},'
+            f'"inv":{_json_text(self.invocation_id)}}}'
         )
         return base64.urlsafe_b64encode(body.encode()).decode()
 
