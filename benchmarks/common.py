@@ -45,6 +45,7 @@ class Row:
     contender: str
     samples: list[float] = field(default_factory=list)
     note: str = ""
+    versus: str | None = None  # the row its ratio compares with (default: the baseline)
 
     @property
     def median(self) -> float:
@@ -127,16 +128,22 @@ class ScenarioResult:
         a, b = self.median(better), self.median(than)
         return a / b if self.higher_is_better else b / a
 
-    def ratio_to_baseline(self, contender: str) -> float | None:
-        if self.baseline is None or not self.has(self.baseline):
-            return None
-        return self.advantage(contender, self.baseline)
+    def compared_with(self, contender: str) -> str | None:
+        """The row ``contender``'s ratio is against: its own ``versus``, else the baseline."""
+        other = self.row(contender).versus or self.baseline
+        return other if other is not None and self.has(other) else None
+
+    def ratio(self, contender: str) -> float | None:
+        """How many times better ``contender`` is than the row it is compared with."""
+        other = self.compared_with(contender)
+        return None if other is None else self.advantage(contender, other)
 
     def to_dict(self) -> dict[str, Any]:
         rows = []
         for row in self.rows:
             summary = row.summary()
-            summary["ratio_to_baseline"] = self.ratio_to_baseline(row.contender)
+            summary["ratio"] = self.ratio(row.contender)
+            summary["ratio_vs"] = self.compared_with(row.contender)
             rows.append(summary)
         return {
             "key": self.key,

@@ -115,13 +115,15 @@ def memory(settings: Settings) -> list[ScenarioResult]:
 
     totals = interleave(contenders, rounds, run, warmup=False)
     rows = []
+    official = f"{OFFICIAL}: parent" if OFFICIAL in contenders else None
     for name in contenders:
-        rows.append(Row(f"{name}: parent", parents[name]))
+        versus = None if name == OFFICIAL else official
+        rows.append(Row(f"{name}: parent", parents[name], versus=versus))
         if worker_counts.get(name):
             rows.append(
                 Row(f"{name}: workers", workers[name], f"sum over {worker_counts[name]} workers")
             )
-            rows.append(Row(f"{name}: total", totals[name]))
+            rows.append(Row(f"{name}: total", totals[name], "parent and workers", versus=versus))
     result = ScenarioResult(
         key="memory",
         title=f"8. Memory: peak RSS (VmHWM) during scenario 1 (map, {items} items of ~{seconds:g} s)",

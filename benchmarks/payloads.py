@@ -62,6 +62,7 @@ def _pipe(settings: Settings, sizes: list[int]) -> ScenarioResult:
             name.replace("pool", PROCESS + " pool"),
             samples[name],
             "floor: one Pipe, caller reads" if name.startswith("raw") else "",
+            versus=None if name.startswith("raw") else name.replace("pool", "raw Pipe"),
         )
         for name in contenders
     ]
@@ -125,7 +126,7 @@ def _checkpoint_path(settings: Settings, sizes: list[int]) -> ScenarioResult:
         title="6b. Large results through the checkpoint path (one step returning N MB, whole execution)",
         unit="MB/s",
         higher_is_better=True,
-        rows=[Row(name, samples[name]) for name in handlers],
+        rows=[Row(name, samples[name], versus=_official_twin(name, handlers)) for name in handlers],
         parameters={"sizes_mb": sizes, "inline_limit_mb": INLINE_LIMIT_MB},
     )
     result.notes += [
@@ -136,6 +137,14 @@ def _checkpoint_path(settings: Settings, sizes: list[int]) -> ScenarioResult:
         "an update larger than its 750 KB batch limit, so a 1 MB inline result hangs the step.",
     ]
     return result
+
+
+def _official_twin(name: str, names: dict[str, Any]) -> str | None:
+    """The official SDK's row for the same size and serdes, to compare a durable-mp row with."""
+    if name.startswith(OFFICIAL):
+        return None
+    twin = OFFICIAL + name[name.index(",") :]
+    return twin if twin in names else None
 
 
 def large_results(settings: Settings) -> list[ScenarioResult]:

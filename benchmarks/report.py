@@ -107,13 +107,16 @@ def table(results: list[ScenarioResult]) -> str:
     for result in results:
         lines.append("")
         lines.append(result.title)
-        ratio_head = f"x vs {result.baseline}" if result.baseline else ""
+        ratio_head = f"x better than {result.baseline}" if result.baseline else "x better than"
         lines.append(f"  {'contender':<44} {'median':>10} {'min - max':>19}  {ratio_head}")
         for row in result.rows:
             summary = row.summary()
             spread = f"{_number(summary['min'])} - {_number(summary['max'])}"
-            ratio = result.ratio_to_baseline(row.contender)
+            ratio = result.ratio(row.contender)
             ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
+            versus = result.compared_with(row.contender)
+            if versus is not None and versus != result.baseline:
+                ratio_text += f" ({versus})"
             median = f"{_number(summary['median'])} {result.unit}"
             line = f"  {row.contender:<44} {median:>10} {spread:>19}  {ratio_text:>6}"
             if row.note:
@@ -134,15 +137,18 @@ def table(results: list[ScenarioResult]) -> str:
 
 def markdown(data: dict[str, Any]) -> str:
     """The README's results table, from ``latest.json``."""
-    out = ["| scenario | contender | median | min - max | vs baseline |", "|---|---|---|---|---|"]
+    out = [
+        "| scenario | contender | median | min - max | ratio (x better than) | note |",
+        "|---|---|---|---|---|---|",
+    ]
     for scenario in data["scenarios"]:
         title = scenario["title"]
         for row in scenario["rows"]:
-            ratio = row["ratio_to_baseline"]
-            versus = "" if ratio is None else f"{ratio:.2f}x vs {scenario['baseline']}"
+            ratio = row["ratio"]
+            versus = "" if ratio is None else f"{ratio:.2f}x ({row['ratio_vs']})"
             out.append(
                 f"| {title} | {row['contender']} | {_number(row['median'])} {scenario['unit']} | "
-                f"{_number(row['min'])} - {_number(row['max'])} | {versus} |"
+                f"{_number(row['min'])} - {_number(row['max'])} | {versus} | {row['note']} |"
             )
             title = ""
     return "\n".join(out)
@@ -201,10 +207,10 @@ def chart(data: dict[str, Any], path: Path) -> bool:
 def _color(name: str) -> str:
     if "official" in name:
         return "#d62728"
+    if "durable-mp inline" in name:
+        return "#bcbd22"
     if "thread" in name:
         return "#ff7f0e"
-    if "inline" in name:
-        return "#bcbd22"
     if "process" in name:
         return "#1f77b4"
     if "serial" in name:
