@@ -80,7 +80,8 @@ def render(ids: list[str], table: dict[str, dict[str, Outcome]], seconds: float)
         "# Conformance",
         "",
         "AWS's language-neutral requirements for durable execution SDKs "
-        "(`../shared/conformance/requirements/`, Apache-2.0), run on three targets:",
+        "(from aws-durable-execution-conformance-tests, Apache-2.0; a copy with its LICENSE "
+        "and NOTICE is in `tests/conformance/requirements/`), run on three targets:",
         "",
         "* **embedded**: the durable-mp handler on durable-mp's embedded service (`LocalRunner`);",
         "* **dex**: the durable-mp handler served by `durable-mp serve`, driven over HTTP and "

@@ -19,11 +19,13 @@ from typing import Any
 
 import yaml
 
-# Beside the repository (../shared/conformance/requirements), unless the variable says.
+# A copy of aws-durable-execution-conformance-tests' requirements (Apache-2.0, see the
+# LICENSE and NOTICE beside them), kept in the repository so CI needs nothing else; the
+# variable points the harness at another copy.
 REQUIREMENTS = Path(
     os.environ.get(
         "DURABLE_MP_CONFORMANCE_REQUIREMENTS",
-        Path(__file__).resolve().parents[3] / "shared" / "conformance" / "requirements",
+        Path(__file__).resolve().parent / "requirements",
     )
 )
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -20,9 +20,7 @@ from tests.conformance.logs import LogBook, first_logs_error, install_json_lines
 from tests.conformance.matching import first_history_error, first_result_error
 from tests.conformance.outcome import Observation, normalize
 from tests.conformance.run import run_requirement
-from tests.conformance.spec import REQUIREMENTS, generate, load, substitute
-
-needs_requirements = pytest.mark.skipif(not REQUIREMENTS.is_dir(), reason="no requirements")
+from tests.conformance.spec import generate, load, substitute
 
 STEP = {"EventType": "StepStarted", "EventId": 2, "Id": "abc", "StepStartedDetails": {}}
 
@@ -128,7 +126,6 @@ def test_variables_are_fresh_and_bound_everywhere():
     assert bound == {"a": ["v", "say v"], "b": "${OTHER}"}
 
 
-@needs_requirements
 def test_a_requirement_binds_its_variables_into_input_and_expectations():
     spec = load("1-17")
     value = spec.variables["INPUT_1"]
@@ -282,7 +279,6 @@ class Canned:
         return self.seen
 
 
-@needs_requirements
 def test_run_requirement_reports_the_first_mismatch_in_one_normalized_line():
     spec = load("2-1")
     good = history(
@@ -329,7 +325,6 @@ def test_run_requirement_reports_the_first_mismatch_in_one_normalized_line():
     assert late.first_error == "status: expected SUCCEEDED, got FAILED"
 
 
-@needs_requirements
 def test_errors_name_variables_not_their_random_values():
     spec = load("3-1")
     value = spec.variables["INPUT_1"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,21 +13,25 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every service test on a SQLite file and again on the in-memory store (which
+    keeps Python objects instead): both must behave identically. A test that also asks
+    for ``store_path`` is about the file itself and runs on the file only."""
+    if "service" in metafunc.fixturenames:
+        kinds = ["file"] if "store_path" in metafunc.fixturenames else ["file", "memory"]
+        metafunc.parametrize("store_kind", kinds)
+
+
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     return tmp_path / "durable.db"
 
 
-@pytest.fixture(params=["file", "memory"])
-def service(request: pytest.FixtureRequest, store_path: Path) -> Iterator[LocalService]:
-    """A service on a SQLite file, and the same tests again on the in-memory store (which
-    keeps Python objects instead): both must behave identically. A test that also asks
-    for ``store_path`` is about the file itself and runs on the file only."""
-    if request.param == "memory":
-        if "store_path" in inspect.signature(request.function).parameters:
-            pytest.skip("about the store file")
+@pytest.fixture
+def service(store_kind: str, tmp_path: Path) -> Iterator[LocalService]:
+    if store_kind == "memory":
         local = LocalService(invocation_retry_delay=0.01)
     else:
-        local = LocalService(store_path, invocation_retry_delay=0.01)
+        local = LocalService(tmp_path / "durable.db", invocation_retry_delay=0.01)
     yield local
     local.close()

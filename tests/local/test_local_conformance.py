@@ -37,7 +37,7 @@ from local_official_sdk import official_handler
 from tests.conformance.callbacks import CallbackDriver
 from tests.conformance.embedded import callback_sender
 from tests.conformance.matching import first_history_error, first_result_error
-from tests.conformance.spec import REQUIREMENTS, load
+from tests.conformance.spec import load
 
 from durable_mp.local import LocalRunner, LocalService, history_to_json
 
@@ -284,7 +284,6 @@ def functions(handler: Callable[[Any, DurableContext], Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.skipif(not REQUIREMENTS.is_dir(), reason="conformance requirements not available")
 @pytest.mark.parametrize("requirement", sorted(HANDLERS))
 def test_requirement(service: LocalService, requirement: str) -> None:
     spec = load(requirement)
