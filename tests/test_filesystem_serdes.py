@@ -76,7 +76,7 @@ def test_not_an_envelope_is_an_error(tmp_path):
 
 
 def test_the_official_sdk_reads_our_files_and_we_read_theirs(tmp_path):
-    official = pytest.importorskip("aws_durable_execution_sdk_python.filesystem_serdes")
+    from aws_durable_execution_sdk_python import filesystem_serdes as official
     from aws_durable_execution_sdk_python.serdes import SerDesContext as OfficialContext
 
     theirs = official.FileSystemSerDes(str(tmp_path / "theirs"))

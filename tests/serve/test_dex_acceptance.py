@@ -46,8 +46,7 @@ def wait_until_healthy(url: str, timeout: float = 30.0) -> None:
 @pytest.fixture
 def dex_and_serve(processes, start_serve):
     """Starts dex-local-runner and serve, each pointed at the other, both on 127.0.0.1."""
-    if not DEX_RUNNER.exists():
-        pytest.skip("dex-local-runner is not installed")
+    assert DEX_RUNNER.exists(), "dex-local-runner is missing: pip install '.[test]'"
 
     def start(*serve_args: str) -> tuple[str, object, Serve]:
         dex_port = free_port()
