@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -192,14 +193,7 @@ def _succeeded(serialized: str, scope: ExecutionScope) -> Output:
     logger.debug(
         "Result of %d bytes exceeds the Lambda response limit; checkpointing it", len(serialized)
     )
-    scope.batcher.checkpoint(
-        OperationUpdate(
-            operation_id=_execution_result_id(),
-            operation_type=OperationType.EXECUTION,
-            action=OperationAction.SUCCEED,
-            payload=serialized,
-        )
-    )
+    _checkpoint_outcome(scope, OperationAction.SUCCEED, payload=serialized)
     return DurableExecutionInvocationOutput.create_succeeded("").to_dict()
 
 
@@ -208,18 +202,17 @@ def _failed(error: BaseException, scope: ExecutionScope | None = None) -> Output
     output = DurableExecutionInvocationOutput.create_failed(failure).to_dict()
     if scope is None or len(json.dumps(output)) <= LAMBDA_RESPONSE_SIZE_LIMIT:
         return output
-    scope.batcher.checkpoint(
-        OperationUpdate(
-            operation_id=_execution_result_id(),
-            operation_type=OperationType.EXECUTION,
-            action=OperationAction.FAIL,
-            error=failure,
-        )
-    )
+    _checkpoint_outcome(scope, OperationAction.FAIL, error=failure)
     return DurableExecutionInvocationOutput.create_failed(None).to_dict()
 
 
-def _execution_result_id() -> str:
-    import time
-
-    return f"execution-result-{int(time.time() * 1000)}"
+def _checkpoint_outcome(scope: ExecutionScope, action: OperationAction, **fields: Any) -> None:
+    """An outcome too large for Lambda's response goes in an EXECUTION checkpoint."""
+    scope.batcher.checkpoint(
+        OperationUpdate(
+            operation_id=f"execution-result-{int(time.time() * 1000)}",
+            operation_type=OperationType.EXECUTION,
+            action=action,
+            **fields,
+        )
+    )
