@@ -114,8 +114,13 @@ def main(argv: list[str] | None = None) -> None:
         "--repeats", type=int, help="timed runs per contender (default: per scenario)"
     )
     parser.add_argument("--no-official", action="store_true", help="leave the official SDK out")
-    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
-    parser.add_argument("--chart", type=Path, default=RESULTS / "latest.png")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the JSON (default: results/latest.json for a full run, "
+        "results/partial.json with --quick, --only or --no-official)",
+    )
+    parser.add_argument("--chart", type=Path, help="the PNG beside --output (same defaults)")
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument(
         "--markdown",
@@ -123,6 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         help="print the README table of an existing --output file and exit",
     )
     args = parser.parse_args(argv)
+    # A partial run must not overwrite the full results the README quotes.
+    partial = args.quick or args.only or args.no_official
+    stem = "partial" if partial and not args.markdown else "latest"
+    args.output = args.output or RESULTS / f"{stem}.json"
+    args.chart = args.chart or args.output.with_suffix(".png")
     if args.markdown:
         import json
 
