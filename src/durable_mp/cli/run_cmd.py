@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from durable_mp.cli.common import EXIT_FAILED, EXIT_SUCCEEDED, UsageError
 from durable_mp.cli.progress import OperationFormatter, Progress, ProgressLogHandler
-from durable_mp.cli.targets import TargetError, load_target
 from durable_mp.config import STEP_EXECUTORS
+from durable_mp.targets import TargetError, load_target
 
 if TYPE_CHECKING:
     from durable_mp.local import ExecutionRecord, LocalService

@@ -74,7 +74,7 @@ def _load(
     ``plain`` targets are called as they are: Lambda handlers that are not durable, or
     that another SDK already made durable.
     """
-    from durable_mp.cli.targets import TargetError, load_target
+    from durable_mp.targets import TargetError, load_target
 
     handlers: dict[str, Handler] = {}
     for text, as_is in [(text, False) for text in entries] + [(text, True) for text in plain]:

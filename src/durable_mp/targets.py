@@ -1,4 +1,6 @@
-"""Loading ``path/to/file.py:function`` and ``package.module:function`` targets.
+"""Loading handler targets for the CLI and ``serve``.
+
+A target is ``path/to/file.py:function`` or ``package.module:function``.
 
 A module loaded from a file path is registered with cloudpickle to be pickled *by value*:
 worker processes cannot import that file by module name, so the functions and classes it
