@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from durable_mp.lambda_service import CheckpointOutput, OperationUpdate, StateOutput
+    from durable_mp.local.service import BodyRun
     from durable_mp.service_client import DurableServiceClient
 
 _SERVICE_EXCEPTION = "ServiceException"
@@ -76,3 +77,11 @@ class GuardedClient:
         return self._client.get_execution_state(
             durable_execution_arn, checkpoint_token, next_marker, max_items
         )
+
+    def record_body_run(
+        self, durable_execution_arn: str, operation_id: str, attempt: int, run: BodyRun
+    ) -> None:
+        """Passed on to a client that records body runs, unless abandoned."""
+        record = getattr(self._client, "record_body_run", None)
+        if record is not None and not self._abandonment.abandoned:
+            record(durable_execution_arn, operation_id, attempt, run)

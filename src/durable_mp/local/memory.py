@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from durable_mp.lambda_service import CheckpointOutput, OperationStatus
 from durable_mp.local.store import (
     MEMORY,
+    BodyRunRow,
     CallbackRow,
     CheckpointReply,
     ExecutionRow,
@@ -129,6 +130,7 @@ class _Tables:
         self.invocations: dict[str, dict[str, tuple[InvocationRow, str | None]]] = {}
         self.tokens: dict[str, dict[int, tuple[str, int]]] = {}  # arn -> seq -> (req, version)
         self.replies: dict[str, CheckpointReply] = {}
+        self.body_runs: dict[tuple[str, str, int], BodyRunRow] = {}  # (arn, op id, attempt)
 
 
 class MemoryTx(Tx):
@@ -409,6 +411,33 @@ class MemoryTx(Tx):
                 running.append((stored.position, row))
         return [row for _, row in sorted(running, key=lambda entry: entry[0])]
 
+    # durable-mp metadata ----------------------------------------------------------
+
+    def put_body_runs(self, rows: list[BodyRunRow]) -> None:
+        runs = self._t.body_runs
+        before = dict(runs)
+        for row in rows:
+            runs[(row.arn, row.op_id, row.attempt)] = row
+
+        def undo() -> None:
+            runs.clear()
+            runs.update(before)
+
+        self._undo.append(undo)
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        found = [row for row in self._t.body_runs.values() if row.arn == arn]
+        return sorted(found, key=lambda row: row.started_at)
+
+    def operation_counts(self, op_type: str) -> list[tuple[str, str, int]]:
+        counts: dict[tuple[str, str], int] = {}
+        for arn, ops in self._t.operations.items():
+            for op_id, stored in ops.by_id.items():
+                if ops.types[op_id] == op_type:
+                    key = (arn, stored.operation.status.value)
+                    counts[key] = counts.get(key, 0) + 1
+        return [(arn, status, count) for (arn, status), count in sorted(counts.items())]
+
     # invocations ------------------------------------------------------------------
 
     def insert_invocation(self, row: InvocationRow) -> None:
@@ -517,6 +546,10 @@ class MemoryStore:
                 raise
             finally:
                 self._tx = None
+
+    def data_version(self) -> int:
+        """Constant: nobody but this process can change an in-memory store."""
+        return 0
 
     def close(self) -> None:
         with self._lock:

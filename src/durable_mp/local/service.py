@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.exceptions import CheckpointError, GetExecutionStateError
 from durable_mp.lambda_service import (
@@ -51,7 +52,14 @@ from durable_mp.local.journal import Journal
 from durable_mp.local.listeners import HistoryListener, Listeners
 from durable_mp.local.memory import MemoryStore
 from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
-from durable_mp.local.store import CallbackRow, CheckpointReply, ExecutionRow, Store, Tx
+from durable_mp.local.store import (
+    BodyRunRow,
+    CallbackRow,
+    CheckpointReply,
+    ExecutionRow,
+    Store,
+    Tx,
+)
 from durable_mp.local.validation import MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
@@ -65,10 +73,26 @@ STOP_REQUESTED = "Execution stopped by user request"
 MAX_STOP_ERROR_BYTES = 1_048_576  # StopDurableExecution's Error, as the API bounds it
 
 
+class BodyRun(Protocol):
+    """Where and when one attempt of a step-like body ran (the engine's ``BodyRun``)."""
+
+    @property
+    def executor(self) -> str: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def thread(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def ended_at(self) -> float: ...
+
+
 class LocalService:
     """The embedded durable execution service.
 
-    ``path`` is the SQLite file (created 0600), or None for an in-memory store.
+    ``path`` is the SQLite file (created 0600), or None for an in-memory store;
+    ``read_only`` opens an existing file for reading only (every change then fails).
     ``page_size`` bounds every page of operations it returns (the invocation's first
     page, a checkpoint's ``NewExecutionState``, ``GetDurableExecutionState``).
     ``invocation_retry_delay`` is the backoff before a failed invocation is retried.
@@ -83,12 +107,20 @@ class LocalService:
         account_id: str = "000000000000",
         invocation_retry_delay: float = 5.0,
         clock: Clock | None = None,
+        read_only: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if read_only and path is None:
+            raise ValueError("read_only needs the path of an existing store")
         # No file: nothing to keep across a crash and nobody else can open the store, so
         # it is kept as Python objects (same tables, same answers, still transactional).
-        self._store: Store | MemoryStore = MemoryStore() if path is None else Store(path)
+        self._store: Store | MemoryStore = (
+            MemoryStore() if path is None else Store(path, read_only=read_only)
+        )
+        self.read_only = read_only
+        self._unsaved_runs: list[BodyRunRow] = []
+        self._unsaved_runs_lock = threading.Lock()
         self._page_size = page_size
         self.region = region
         self.account_id = account_id
@@ -459,6 +491,53 @@ class LocalService:
         with self._store.transaction(write=False) as tx:
             return invoke.running_children(tx, arn)
 
+    # -- durable-mp metadata (beside the history, never inside it) ---------------------
+
+    def record_body_run(
+        self, durable_execution_arn: str, operation_id: str, attempt: int, run: BodyRun
+    ) -> None:
+        """Remember where and when an attempt's body ran (the console draws it).
+
+        It is saved with the next change of any execution -- the attempt's own SUCCEED,
+        RETRY or FAIL follows at once -- so recording costs no transaction of its own; a
+        process that dies before that change loses the run along with the attempt.
+        """
+        row = BodyRunRow(
+            durable_execution_arn,
+            operation_id,
+            attempt,
+            run.executor,
+            run.pid,
+            run.thread,
+            run.started_at,
+            run.ended_at,
+        )
+        with self._unsaved_runs_lock:
+            self._unsaved_runs.append(row)
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        """The recorded body runs of an execution, in the order they started."""
+        with self._store.transaction(write=False) as tx:
+            return tx.body_runs(arn)
+
+    def step_counts(self) -> dict[str, dict[str, int]]:
+        """Each execution's STEP operations by status: ARN -> status -> how many."""
+        counts: dict[str, dict[str, int]] = {}
+        with self._store.transaction(write=False) as tx:
+            for arn, status, count in tx.operation_counts("STEP"):
+                counts.setdefault(arn, {})[status] = count
+        return counts
+
+    def data_version(self) -> int:
+        """Changes whenever another process commits to the store (see ``Store``)."""
+        return self._store.data_version()
+
+    def _save_body_runs(self, tx: Tx) -> None:
+        with self._unsaved_runs_lock:
+            rows, self._unsaved_runs = self._unsaved_runs, []
+        if rows:
+            tx.put_body_runs(rows)
+
     # -- history listeners --------------------------------------------------------------
 
     def add_listener(self, listener: HistoryListener) -> None:
@@ -501,6 +580,7 @@ class LocalService:
     ) -> Iterator[Journal]:
         """One transaction changing one execution; listeners hear of it after commit."""
         with self._store.transaction() as tx:
+            self._save_body_runs(tx)
             row = tx.load_execution(arn)
             if row is None and missing is not None:
                 raise missing()

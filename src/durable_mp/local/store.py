@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.lambda_service import CheckpointOutput, Operation
@@ -116,6 +117,22 @@ CREATE TABLE IF NOT EXISTS checkpoint_replies (
     client_token TEXT NOT NULL,
     inbound_token TEXT NOT NULL,
     reply TEXT NOT NULL
+);
+"""
+
+# durable-mp's own metadata, kept beside the AWS-format history and never inside it:
+# where and when each attempt of a step-like body ran, as measured where it ran.
+_METADATA_SCHEMA = """
+CREATE TABLE IF NOT EXISTS body_runs (
+    arn TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    executor TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    thread TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    PRIMARY KEY (arn, op_id, attempt)
 );
 """
 
@@ -216,7 +233,23 @@ class InvokeRow:
     tenant_id: str | None
 
 
+@dataclass(frozen=True)
+class BodyRunRow:
+    """One attempt of a step-like body: where it ran (``executor`` process / thread /
+    inline, the process id, the thread name) and when (epoch seconds, measured there)."""
+
+    arn: str
+    op_id: str
+    attempt: int
+    executor: str
+    pid: int
+    thread: str
+    started_at: float
+    ended_at: float
+
+
 _CALLBACK_COLUMNS = ", ".join(f.name for f in fields(CallbackRow))
+_BODY_RUN_COLUMNS = ", ".join(f.name for f in fields(BodyRunRow))
 _PUT_OPERATION = (
     "INSERT INTO operations (arn, op_id, position, version, op_type, status, due_ts, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn, op_id) DO UPDATE SET"
@@ -549,6 +582,39 @@ class Tx:
         )
         return [InvokeRow(*values) for values in cursor.fetchall()]
 
+    # durable-mp metadata ----------------------------------------------------------
+
+    def put_body_runs(self, rows: list[BodyRunRow]) -> None:
+        """Record body runs; a repeated (arn, op_id, attempt) replaces the earlier one."""
+        self._db.executemany(
+            f"INSERT OR REPLACE INTO body_runs ({_BODY_RUN_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [tuple(getattr(row, f.name) for f in fields(BodyRunRow)) for row in rows],
+        )
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        """The execution's body runs, in the order they started."""
+        try:
+            cursor = self._db.execute(
+                f"SELECT {_BODY_RUN_COLUMNS} FROM body_runs WHERE arn = ? ORDER BY started_at",
+                (arn,),
+            )
+        except sqlite3.OperationalError as error:  # an older store, opened read-only
+            if "no such table" in str(error):
+                return []
+            raise
+        return [BodyRunRow(*values) for values in cursor.fetchall()]
+
+    def operation_counts(self, op_type: str) -> list[tuple[str, str, int]]:
+        """(arn, status, how many) of every execution's operations of ``op_type``."""
+        self.flush()
+        cursor = self._db.execute(
+            "SELECT arn, status, COUNT(*) FROM operations WHERE op_type = ?"
+            " GROUP BY arn, status",
+            (op_type,),
+        )
+        return [(arn, status, int(count)) for arn, status, count in cursor.fetchall()]
+
     # invocations ------------------------------------------------------------------
 
     def insert_invocation(self, row: InvocationRow) -> None:
@@ -608,15 +674,32 @@ class Tx:
 
 
 class Store:
-    """The SQLite database behind a :class:`~durable_mp.local.service.LocalService`."""
+    """The SQLite database behind a :class:`~durable_mp.local.service.LocalService`.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    ``read_only`` opens an existing store for reading only (a store its reader cannot
+    write, or one a viewer must not change): no schema is created, every write fails.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False
+    ) -> None:
         self.path = MEMORY if path is None else os.fspath(path)
-        if self.path != MEMORY:
+        self.read_only = read_only
+        if self.path != MEMORY and not read_only:
             _create_private_file(self.path)
         self._lock = threading.RLock()
         self._tx: Tx | None = None  # the open transaction (nested levels join it)
         self._decoded = _DecodedOperations()
+        if read_only:
+            self._db = sqlite3.connect(
+                f"{Path(self.path).resolve().as_uri()}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=30.0,
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            return
         self._db = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
@@ -624,10 +707,17 @@ class Store:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
         with self.transaction():
-            for statement in _SCHEMA.split(";"):
+            for statement in (_SCHEMA + _METADATA_SCHEMA).split(";"):
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits (``PRAGMA
+        data_version``): a cheap way for a reader to notice other processes' writes."""
+        with self._lock:
+            (value,) = self._db.execute("PRAGMA data_version").fetchone()
+            return int(value)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Tx]:

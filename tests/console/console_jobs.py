@@ -1,0 +1,72 @@
+"""Handlers the console tests run with ``durable-mp run`` (in another process, as a user
+would): a CPU-bound map, a run that waits for a callback, one that waits for an hour, a
+step that fails once and is retried."""
+
+from __future__ import annotations
+
+import time
+
+from durable_mp import (
+    Duration,
+    JitterStrategy,
+    RetryStrategyConfig,
+    StepConfig,
+    create_retry_strategy,
+    durable_execution,
+)
+
+
+def burn(seconds: float, value: int) -> int:
+    """Keep one CPU busy for ``seconds`` (pure Python: holds the GIL in a thread)."""
+    end = time.perf_counter() + seconds
+    spins = 0
+    while time.perf_counter() < end:
+        spins += 1
+    return value * value
+
+
+@durable_execution(step_executor="process", workers=2)
+def cpu_map(event, ctx):
+    seconds = float(event.get("seconds", 0.4))
+
+    def item(child, value, index, items):
+        return child.step(lambda _: burn(seconds, value), name=f"burn-{index}")
+
+    return ctx.map(list(range(int(event.get("items", 4)))), item, name="burn-all").get_results()
+
+
+@durable_execution
+def approval(event, ctx):
+    prepared = ctx.step(lambda _: {"order": event.get("order", 1)}, name="prepare")
+    answer = ctx.create_callback(name="approval").result()
+    return {"order": prepared["order"], "answer": answer}
+
+
+@durable_execution
+def long_wait(event, ctx):
+    ctx.step(lambda _: "started", name="begin")
+    ctx.wait(Duration.from_seconds(3600), name="an-hour")
+    return "woke up"
+
+
+_FLAKY = StepConfig(
+    retry_strategy=create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=3,
+            initial_delay=Duration.from_seconds(1),
+            backoff_rate=1,
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
+)
+
+
+@durable_execution(step_executor="process", workers=2)
+def flaky(event, ctx):
+    def sometimes(step):
+        if step.attempt == 1:
+            raise RuntimeError("first attempt fails")
+        return "ok"
+
+    ctx.step(lambda _: burn(0.05, 1), name="warm-up")
+    return ctx.step(sometimes, name="flaky", config=_FLAKY)
