@@ -9,6 +9,7 @@ another process is never held up, and every action is refused up front.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import threading
@@ -83,7 +84,7 @@ class StoreView:
         record = self._record(name)
         now = time.time()
         operations = self.service.get_operations(record.arn)
-        events = self.service.get_history(record.arn)
+        events = self.service.get_history_json(record.arn)
         runs = self.service.body_runs(record.arn)
         counts = self.service.step_counts().get(record.arn, {})
         callbacks = [
@@ -115,12 +116,13 @@ class StoreView:
         record = self._record(name)
         origin = record.start_timestamp.timestamp()
         rows = []
-        for event in self.service.get_history(record.arn):
+        for event in self.service.get_history_json(record.arn):
+            at = datetime.datetime.fromisoformat(event["EventTimestamp"]).timestamp()
             rows.append(
                 [
                     event["EventId"],
                     event["EventType"],
-                    round(event["EventTimestamp"].timestamp() - origin, 3),
+                    round(at - origin, 3),
                     event.get("Id"),
                     event.get("Name"),
                     _brief(event),
@@ -130,18 +132,14 @@ class StoreView:
 
     def event(self, name: str, event_id: int) -> dict[str, Any]:
         """One history event, in full, as ``durable-mp history --json`` prints it."""
-        from durable_mp.local import history_to_json
-
         record = self._record(name)
-        for event in history_to_json(self.service.get_history(record.arn)):
+        for event in self.service.get_history_json(record.arn):
             if event["EventId"] == event_id:
                 return event
         raise ConsoleRequestError(404, f"execution {name} has no event {event_id}")
 
     def full_history(self, name: str) -> list[dict[str, Any]]:
-        from durable_mp.local import history_to_json
-
-        return history_to_json(self.service.get_history(self._record(name).arn))
+        return self.service.get_history_json(self._record(name).arn)
 
     def _record(self, name: str) -> ExecutionRecord:
         from durable_mp.local import ExecutionNotFoundError

@@ -12,7 +12,6 @@ thousands of operations).
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,26 +34,34 @@ def _event_seconds(event: Mapping[str, Any], origin: float) -> float:
     return round(float(stamp.timestamp()) - origin, 3)
 
 
-@dataclass
-class _Lanes:
-    """One lane per worker process; one per thread for thread and inline bodies."""
+_EXECUTOR_ORDER = {"process": 0, "thread": 1, "inline": 2}
 
-    keys: dict[tuple[str, int, str], int] = field(default_factory=dict)
-    lanes: list[dict[str, Any]] = field(default_factory=list)
 
-    def index(self, run: BodyRunRow) -> int:
+def _lanes(runs: Sequence[BodyRunRow]) -> tuple[list[dict[str, Any]], list[int]]:
+    """The lanes (worker processes first, then threads, each by first start) and each
+    run's lane: one lane per worker process, one per thread for thread and inline."""
+    first_start: dict[tuple[str, int, str], float] = {}
+    keys = []
+    for run in runs:
         key = (run.executor, run.pid, "" if run.executor == "process" else run.thread)
-        found = self.keys.get(key)
-        if found is None:
-            found = self.keys[key] = len(self.lanes)
-            if run.executor == "process":
-                label = f"worker pid {run.pid}"
-            else:
-                label = f"{run.executor} {run.thread} (pid {run.pid})"
-            self.lanes.append(
-                {"executor": run.executor, "pid": run.pid, "thread": key[2], "label": label}
-            )
-        return found
+        keys.append(key)
+        first_start[key] = min(first_start.get(key, run.started_at), run.started_at)
+    ordered = sorted(
+        first_start, key=lambda key: (_EXECUTOR_ORDER.get(key[0], 3), first_start[key])
+    )
+    number = {key: index for index, key in enumerate(ordered)}
+    lanes = [
+        {
+            "executor": executor,
+            "pid": pid,
+            "thread": thread,
+            "label": f"worker pid {pid}"
+            if executor == "process"
+            else f"{executor} {thread} (pid {pid})",
+        }
+        for executor, pid, thread in ordered
+    ]
+    return lanes, [number[key] for key in keys]
 
 
 def build_timeline(
@@ -96,17 +103,17 @@ def build_timeline(
                 [len(ids) - 1, _seconds(op.wait_details.scheduled_end_timestamp, origin)]
             )
     attempts, retry_waits, invocations = _from_history(events, index, origin)
-    lanes = _Lanes()
+    known = [run for run in runs if run.op_id in index]
+    lanes, lane_of_run = _lanes(known)
     body_runs = [
         [
             index[run.op_id],
             run.attempt,
-            lanes.index(run),
+            lane,
             round(run.started_at - origin, 3),
             round(run.ended_at - origin, 3),
         ]
-        for run in runs
-        if run.op_id in index
+        for run, lane in zip(known, lane_of_run, strict=True)
     ]
     return {
         "origin": origin,
@@ -125,7 +132,7 @@ def build_timeline(
         "attempts": attempts,
         "retryWaits": retry_waits,
         "waits": waits,
-        "lanes": lanes.lanes,
+        "lanes": lanes,
         "runs": body_runs,
         "invocations": invocations,
     }

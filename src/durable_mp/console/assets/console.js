@@ -845,7 +845,8 @@
     drawAxis(scale, t0, t1, width) {
       const step = niceStep(100 / scale);
       const ticks = [el('div', { class: 'corner' }, this.compare ? 'seconds since each start' : 'seconds since start')];
-      for (let t = Math.floor(t0 / step) * step; t <= t1 + step; t += step) {
+      const until = Math.min(t1 + step, this.span);
+      for (let t = Math.floor(t0 / step) * step; t <= until; t += step) {
         ticks.push(el('div', { class: 'tick', style: `left:${LABEL_W + t * scale}px` }, axisLabel(t, step)));
       }
       this.axis.style.width = `${width}px`;
