@@ -70,3 +70,8 @@ def flaky(event, ctx):
 
     ctx.step(lambda _: burn(0.05, 1), name="warm-up")
     return ctx.step(sometimes, name="flaky", config=_FLAKY)
+
+
+@durable_execution(step_executor="inline")
+def echo(event, ctx):
+    return ctx.step(lambda _: event, name="echo")

@@ -1,0 +1,237 @@
+"""The console's HTTP surface: the token guards everything, actions are POSTs with the
+token in a header, read-only stores refuse changes, live updates reach the page, and a
+runner writing the store from another process is never held up."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+from durable_mp.local import LocalService
+from tests.console.conftest import cli, console, finish, run_job, start_job
+
+
+def make_store(store):
+    run_job(store, "echo", "done-already", {"order": 1})
+    return store
+
+
+def wait_for(predicate, timeout=30.0, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_every_request_needs_the_token(store):
+    LocalService(store).close()
+    with console(store) as served:
+        assert served.request("/", token=None)[0] == 403
+        assert served.request("/api/executions", token=None)[0] == 403
+        status, body = served.request(f"/?token={served.token[:-1]}x", token=None)
+        assert status == 403 and "wrong token" in body["error"]
+        status, page = served.request(f"/?token={served.token}", token=None)
+        assert status == 200 and '"mode":"live"' in page
+        assert served.request("/api/executions")[0] == 200
+        assert served.request("/api/nothing")[0] == 404
+
+
+def test_a_foreign_host_name_is_refused_even_with_the_token(store):
+    """DNS rebinding: another site's name resolving to 127.0.0.1."""
+    LocalService(store).close()
+    with console(store) as served:
+        status, _ = served.request("/api/executions", headers={"Host": "evil.example:80"})
+        assert status == 403
+        status, _ = served.request("/api/executions", headers={"Host": "localhost:1"})
+        assert status == 200
+
+
+def test_actions_are_posts_with_the_token_in_a_header_and_a_json_body(store):
+    LocalService(store).close()
+    run = start_job(store, "long_wait", "sleeper")
+    try:
+        with console(store) as served:
+            wait_for(
+                lambda: served.request("/api/execution?name=sleeper")[0] == 200,
+                what="the run to start",
+            )
+            query = f"/api/stop?token={served.token}"
+            assert served.request(query, body={"name": "sleeper"}, token=None)[0] == 403
+            status, body = served.request(
+                "/api/stop", body=b"name=sleeper", content_type="application/x-www-form-urlencoded"
+            )
+            assert status == 415, body
+            assert served.request("/api/stop", body=[1, 2])[0] == 400
+            assert served.request("/api/stop", body={})[0] == 400
+            assert served.request("/api/execution?name=sleeper")[1]["summary"]["status"] == "RUNNING"
+            status, body = served.request("/api/stop", body={"name": "sleeper", "message": "bye"})
+            assert (status, body["status"]) == (200, "STOPPED")
+        code, _, err = finish(run)
+    finally:
+        run.kill()
+    assert code == 1, err  # the run that drove it ends as its execution did
+    assert "stopped (durable-mp stop): Error: bye" in err
+
+
+def test_a_read_only_console_shows_but_never_changes(store):
+    LocalService(store).close()
+    run = start_job(store, "long_wait", "kept")
+    try:
+        wait_for(lambda: LocalService(store).find_execution("kept"))
+        with console(store, read_only=True) as served:
+            status, listing = served.request("/api/executions")
+            assert status == 200 and listing["readOnly"] is True
+            status, body = served.request("/api/stop", body={"name": "kept"})
+            assert status == 403 and "read-only" in body["error"]
+            assert served.request("/api/execution?name=kept")[1]["summary"]["status"] == "RUNNING"
+    finally:
+        run.kill()
+        finish(run)
+
+
+def test_the_stream_announces_changes_made_by_other_processes(store):
+    LocalService(store).close()
+    with console(store) as served:
+        address = urllib.parse.urlsplit(served.base)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=20)
+        connection.request("GET", f"/api/stream?token={served.token}")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "text/event-stream"
+        assert b"event: hello" in response.read1(4096) + response.read1(4096)
+        writer = textwrap.dedent(
+            f"""
+            from durable_mp.local import LocalService
+            LocalService({str(store)!r}).start_execution("fn", None, name="from-elsewhere")
+            """
+        )
+        subprocess.run([sys.executable, "-c", writer], check=True)
+        received = b""
+        deadline = time.monotonic() + 10
+        while b"event: change" not in received and time.monotonic() < deadline:
+            received += response.read1(4096)
+        assert b"event: change" in received
+        connection.close()
+
+
+def test_reading_never_holds_up_a_runner_writing_the_same_store(store):
+    """A job of 150 sequential steps runs in another process while the console reads the
+    same store as fast as it can: every read answers, and the run completes."""
+    job = textwrap.dedent(
+        """
+        from durable_mp import durable_execution
+
+        @durable_execution(step_executor="inline")
+        def handler(event, ctx):
+            return sum(ctx.step(lambda _, i=i: i, name=f"s{i}") for i in range(150))
+        """
+    )
+    path = store.parent / "many_steps.py"
+    path.write_text(job)
+    LocalService(store).close()
+    with console(store) as served:
+        runner = subprocess.Popen(
+            cli("run", f"{path}:handler", "--store", str(store), "--name", "busy", "--json"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        answered, seen_done = 0, set()
+        failures: list[object] = []
+
+        def hammer(path: str) -> None:
+            nonlocal answered
+            while runner.poll() is None:
+                status, body = served.request(path)
+                if status == 404 and "busy" in path:
+                    continue  # not started yet
+                if status != 200:
+                    failures.append(body)
+                    return
+                answered += 1
+                if "summary" in body:
+                    seen_done.add(body["summary"]["steps"]["done"])
+
+        readers = [
+            threading.Thread(target=hammer, args=(p,))
+            for p in ("/api/executions", "/api/execution?name=busy", "/api/events?name=busy")
+        ]
+        for reader in readers:
+            reader.start()
+        code, out, err = finish(runner, timeout=120)
+        for reader in readers:
+            reader.join()
+    assert code == 0, out + err
+    assert failures == []
+    assert answered > 10
+    assert len(seen_done) > 2, "the console saw the run progress"
+
+
+def test_cli_errors_are_one_line_with_exit_2(store, tmp_path):
+    missing = subprocess.run(
+        cli("ui", "--store", str(tmp_path / "nope.db")), capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "no such store file" in missing.stderr
+    make_store(store)
+    unknown = subprocess.run(
+        cli("report", "ghost", "--store", str(store), "--output", str(tmp_path / "r.html")),
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode == 2 and "no execution named 'ghost'" in unknown.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            cli("ui", "--store", str(store), "--port", str(port)), capture_output=True, text=True
+        )
+    assert busy.returncode == 2 and "is in use" in busy.stderr, busy.stderr
+
+
+def test_ui_prints_its_url_and_stops_on_ctrl_c(store):
+    make_store(store)
+    server = subprocess.Popen(
+        cli("ui", "--store", str(store)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = server.stdout.readline()
+        assert line.startswith(f"durable-mp console for {store}: http://127.0.0.1:")
+        url = line.split(": ", 1)[1].strip()
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+        assert len(token) >= 32
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        code, _, err = finish(server, timeout=20)
+    assert code == 0, err
+
+
+def test_a_report_is_one_self_contained_file(store, tmp_path):
+    hostile = {"note": "</script><script>alert(1)</script><!--"}
+    run_job(store, "echo", "ticket-1", hostile)
+    output = tmp_path / "run.html"
+    made = subprocess.run(
+        cli("report", "ticket-1", "--store", str(store), "--output", str(output)),
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "execution ticket-1" in made.stderr
+    html = output.read_text()
+    assert html.count("</script>") == 2  # the boot data and the script, nothing injected
+    assert "alert(1)" in html  # the input is there, escaped inside the JSON
+    for remote in ("http://", "https://", "//cdn", "src=", "@import"):
+        assert remote not in html, remote
