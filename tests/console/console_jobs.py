@@ -4,8 +4,6 @@ step that fails once and is retried."""
 
 from __future__ import annotations
 
-import time
-
 from durable_mp import (
     Duration,
     JitterStrategy,
@@ -16,21 +14,21 @@ from durable_mp import (
 )
 
 
-def burn(seconds: float, value: int) -> int:
-    """Keep one CPU busy for ``seconds`` (pure Python: holds the GIL in a thread)."""
-    end = time.perf_counter() + seconds
-    spins = 0
-    while time.perf_counter() < end:
-        spins += 1
-    return value * value
+def burn(work: int, value: int) -> int:
+    """A fixed amount of pure-Python arithmetic (it holds the GIL when run in a thread,
+    so threads take turns while processes run side by side)."""
+    total = 0
+    for number in range(work):
+        total += number * number
+    return value * value + total % 2
 
 
 @durable_execution(step_executor="process", workers=2)
 def cpu_map(event, ctx):
-    seconds = float(event.get("seconds", 0.4))
+    work = int(event.get("work", 8_000_000))
 
     def item(child, value, index, items):
-        return child.step(lambda _: burn(seconds, value), name=f"burn-{index}")
+        return child.step(lambda _: burn(work, value), name=f"burn-{index}")
 
     return ctx.map(list(range(int(event.get("items", 4)))), item, name="burn-all").get_results()
 
@@ -68,7 +66,7 @@ def flaky(event, ctx):
             raise RuntimeError("first attempt fails")
         return "ok"
 
-    ctx.step(lambda _: burn(0.05, 1), name="warm-up")
+    ctx.step(lambda _: burn(1_000_000, 1), name="warm-up")
     return ctx.step(sometimes, name="flaky", config=_FLAKY)
 
 

@@ -162,9 +162,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _executions(self) -> None:
         view = self.server.view
-        self._send_json(
-            {"executions": view.executions(), "readOnly": view.read_only, "now": time.time()}
-        )
+        self._send_json({"executions": view.executions(), "readOnly": view.read_only})
 
     def _execution(self) -> None:
         detail = self.server.view.execution(self._name())

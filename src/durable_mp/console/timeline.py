@@ -118,7 +118,7 @@ def build_timeline(
     return {
         "origin": origin,
         "end": _seconds(end, origin),
-        "now": round(now - origin, 3),
+        "now": round(now - origin, 3) if end is None else None,  # stable once it ended
         "ops": {
             "id": ids,
             "parent": parents,

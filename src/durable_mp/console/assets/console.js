@@ -108,8 +108,16 @@
 
   async function request(path, options) {
     const response = await fetch(path, options);
-    const body = await response.json().catch(() => ({}));
+    const text = await response.text();
+    let body = {};
+    try {
+      body = JSON.parse(text);
+    } catch (_) {
+      // not JSON: an error page from something else
+    }
     if (!response.ok) throw new ApiError(body.error || `HTTP ${response.status}`);
+    // the text lets a view skip redrawing what did not change
+    Object.defineProperty(body, 'text', { value: text, enumerable: false });
     return body;
   }
 
@@ -180,16 +188,33 @@
       this.filter = sessionStorage.getItem('durable-mp-filter') || 'ALL';
       this.selected = new Set();
       this.data = null;
-      this.filters = el('div', { class: 'seg', role: 'group', 'aria-label': 'status filter' });
+      this.rows = new Map(); // name -> {signature, node}: unchanged rows are kept as they are
+      this.filterButtons = new Map(['ALL', ...STATUSES].map((status) => [status, el('button', {
+        dataset: { filter: status },
+        onclick: () => {
+          this.filter = status;
+          sessionStorage.setItem('durable-mp-filter', status);
+          this.render();
+        },
+      })]));
       this.compareButton = el('button', {
-        class: 'primary', disabled: true, onclick: () => this.compare(),
+        class: 'primary', id: 'compare', disabled: true, onclick: () => this.compare(),
         title: 'tick two executions to see their timelines on one time axis',
       }, 'Compare selected');
-      this.table = el('div');
+      this.body = el('tbody');
+      this.table = el('table', { class: 'grid', id: 'executions' },
+        el('thead', null, el('tr', null,
+          el('th', null, ''), el('th', null, 'Name'), el('th', null, 'Status'), el('th', null, 'Function'),
+          el('th', null, 'Started'), el('th', { class: 'num' }, 'Duration'), el('th', null, 'Owner'),
+          el('th', null, 'Steps'))),
+        this.body);
+      this.empty = el('div', { class: 'empty' });
       app.replaceChildren(
         el('h1', null, 'Executions'),
-        el('div', { class: 'toolbar' }, this.filters, el('span', { class: 'spacer' }), this.compareButton),
-        this.table,
+        el('div', { class: 'toolbar' },
+          el('div', { class: 'seg', role: 'group', 'aria-label': 'status filter' }, [...this.filterButtons.values()]),
+          el('span', { class: 'spacer' }), this.compareButton),
+        this.table, this.empty,
       );
       this.refresh = refresher(() => this.load());
       this.off = live.on(this.refresh);
@@ -212,33 +237,28 @@
     render() {
       const executions = this.data.executions;
       const counts = { ALL: executions.length };
-      for (const status of STATUSES) counts[status] = 0;
       for (const execution of executions) counts[execution.status] = (counts[execution.status] || 0) + 1;
-      this.filters.replaceChildren(
-        ...['ALL', ...STATUSES].map((status) =>
-          el('button', {
-            class: status === this.filter ? 'on' : null,
-            dataset: { filter: status },
-            onclick: () => {
-              this.filter = status;
-              sessionStorage.setItem('durable-mp-filter', status);
-              this.render();
-            },
-          }, `${status === 'ALL' ? 'All' : status} (${counts[status] || 0})`),
-        ),
-      );
-      const shown = executions.filter((e) => this.filter === 'ALL' || e.status === this.filter);
-      for (const name of [...this.selected]) {
-        if (!executions.some((e) => e.name === name)) this.selected.delete(name);
+      for (const [status, button] of this.filterButtons) {
+        button.textContent = `${status === 'ALL' ? 'All' : status} (${counts[status] || 0})`;
+        button.className = status === this.filter ? 'on' : '';
       }
+      const names = new Set(executions.map((e) => e.name));
+      for (const name of [...this.selected]) if (!names.has(name)) this.selected.delete(name);
+      for (const name of [...this.rows.keys()]) if (!names.has(name)) this.rows.delete(name);
       this.compareButton.disabled = this.selected.size !== 2;
-      if (!shown.length) {
-        this.table.replaceChildren(el('div', { class: 'empty' },
-          executions.length ? 'No execution has this status.' :
-            'No executions in this store yet. Start one with durable-mp run … --store (this page updates by itself).'));
-        return;
-      }
-      const rows = shown.map((e) => el('tr', { dataset: { name: e.name, status: e.status } },
+      const shown = executions.filter((e) => this.filter === 'ALL' || e.status === this.filter);
+      this.body.replaceChildren(...shown.map((e) => this.row(e)));
+      this.table.hidden = !shown.length;
+      this.empty.hidden = !!shown.length;
+      this.empty.textContent = executions.length ? 'No execution has this status.' :
+        'No executions in this store yet. Start one with durable-mp run … --store (this page updates by itself).';
+    }
+
+    row(e) {
+      const signature = JSON.stringify([e.status, e.end, e.owner, e.steps, e.invocations]);
+      const known = this.rows.get(e.name);
+      if (known && known.signature === signature) return known.node;
+      const node = el('tr', { dataset: { name: e.name, status: e.status } },
         el('td', null, el('input', {
           type: 'checkbox', 'aria-label': `select ${e.name} for comparison`,
           checked: this.selected.has(e.name),
@@ -258,17 +278,13 @@
         }, fmtDuration(e.status === 'RUNNING' ? nowSeconds() - e.start : e.duration)),
         el('td', { class: 'muted' }, e.owner || '—'),
         el('td', null, progress(e.steps)),
-      ));
-      this.table.replaceChildren(el('table', { class: 'grid', id: 'executions' },
-        el('thead', null, el('tr', null,
-          el('th', null, ''), el('th', null, 'Name'), el('th', null, 'Status'), el('th', null, 'Function'),
-          el('th', null, 'Started'), el('th', { class: 'num' }, 'Duration'), el('th', null, 'Owner'),
-          el('th', null, 'Steps'))),
-        el('tbody', null, rows)));
+      );
+      this.rows.set(e.name, { signature, node });
+      return node;
     }
 
     tick() {
-      for (const cell of this.table.querySelectorAll('td.duration[data-start]')) {
+      for (const cell of this.body.querySelectorAll('td.duration[data-start]')) {
         cell.textContent = fmtDuration(nowSeconds() - Number(cell.dataset.start));
       }
     }
@@ -329,6 +345,10 @@
           return;
         }
         throw error;
+      }
+      if (this.detail && detail.text && detail.text === this.detail.text) {
+        markReady('execution');
+        return; // nothing changed (an execution that ended never does)
       }
       detail.fetchedAt = nowSeconds();
       const first = !this.detail;
@@ -573,6 +593,12 @@
 
     async load() {
       const details = await Promise.all(this.names.map((name) => api.execution(name)));
+      const texts = details.map((d) => d.text).join('\n');
+      if (texts && texts === this.texts) {
+        markReady('compare');
+        return; // neither changed
+      }
+      this.texts = texts;
       const fetchedAt = nowSeconds();
       details.forEach((d) => (d.fetchedAt = fetchedAt));
       const took = details.map((d) => (d.summary.end ? d.summary.duration : fetchedAt - d.summary.start));
@@ -625,7 +651,7 @@
       this.t = t;
       this.status = detail.summary.status;
       this.running = this.status === 'RUNNING';
-      this.nowAt = t.now + (this.running ? nowSeconds() - detail.fetchedAt : 0);
+      this.nowAt = t.now != null ? t.now + (nowSeconds() - detail.fetchedAt) : (t.end || 0);
       const ops = t.ops;
       const n = ops.id.length;
       this.n = n;
