@@ -5,6 +5,7 @@ runner writing the store from another process is never held up."""
 from __future__ import annotations
 
 import http.client
+import json
 import signal
 import socket
 import subprocess
@@ -12,8 +13,10 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 from durable_mp.local import LocalService
 from tests.console.conftest import cli, console, finish, run_job, start_job
@@ -235,3 +238,67 @@ def test_a_report_is_one_self_contained_file(store, tmp_path):
     assert "alert(1)" in html  # the input is there, escaped inside the JSON
     for remote in ("http://", "https://", "//cdn", "src=", "@import"):
         assert remote not in html, remote
+
+
+def test_a_store_its_user_cannot_write_is_opened_read_only():
+    """As root, the console runs as ``nobody`` (setpriv) over a root-owned store; as any
+    other user, over a store and folder it made read-only. Either way it cannot write the
+    file nor create SQLite's ``-shm`` beside it, and still shows the store."""
+    import os
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="durable-mp-ro-"))
+    try:
+        store = folder / "runs.db"
+        run_job(store, "echo", "kept", {"n": 1})
+        as_user: list[str] = []
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            assert setpriv, "setpriv (util-linux) is needed to run the console as another user"
+            as_user = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+            store.chmod(0o644)
+            folder.chmod(0o755)
+        else:
+            store.chmod(0o444)
+            folder.chmod(0o555)
+        probe = subprocess.run([*as_user, sys.executable, "-c", "import durable_mp"], capture_output=True, text=True)
+        assert probe.returncode == 0, (
+            "the unprivileged user cannot run this Python and package "
+            f"(install them somewhere world-readable): {probe.stderr}"
+        )
+        server = subprocess.Popen(
+            [*as_user, *cli("ui", "--store", str(store))],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            line = server.stdout.readline()
+            assert "(read-only)" in line, line + server.stderr.read()
+            base, query = line.split(": ", 1)[1].strip().split("/?")
+            token = urllib.parse.parse_qs(query)["token"][0]
+            request = urllib.request.Request(
+                base + "/api/executions", headers={"X-Durable-MP-Token": token}
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                listing = json.loads(answer.read())
+            assert listing["readOnly"] is True
+            assert [e["name"] for e in listing["executions"]] == ["kept"]
+            stop = urllib.request.Request(
+                base + "/api/stop",
+                data=b'{"name": "kept"}',
+                headers={"X-Durable-MP-Token": token, "Content-Type": "application/json"},
+            )
+            try:
+                urllib.request.urlopen(stop, timeout=10)
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 403
+            else:
+                raise AssertionError("a read-only console accepted a stop")
+        finally:
+            server.send_signal(signal.SIGINT)
+            finish(server, timeout=20)
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -691,14 +691,7 @@ class Store:
         self._tx: Tx | None = None  # the open transaction (nested levels join it)
         self._decoded = _DecodedOperations()
         if read_only:
-            self._db = sqlite3.connect(
-                f"{Path(self.path).resolve().as_uri()}?mode=ro",
-                uri=True,
-                check_same_thread=False,
-                isolation_level=None,
-                timeout=30.0,
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._db = _open_read_only(self.path)
             return
         self._db = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30.0
@@ -747,6 +740,31 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _open_read_only(path: str) -> sqlite3.Connection:
+    """A connection that never writes. A WAL database is read through its ``-shm`` file,
+    which SQLite must be able to create; where it cannot (a directory the reader may not
+    write), the file is read as it stands (``immutable``): a snapshot."""
+    uri = Path(path).resolve().as_uri()
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(
+            f"{uri}?{options}",
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=30.0,
+        )
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            db.close()
+            if "immutable" in options:
+                raise
+            continue
+        return db
+    raise AssertionError("unreachable")
 
 
 def _create_private_file(path: str) -> None:
