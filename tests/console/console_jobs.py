@@ -25,7 +25,7 @@ def burn(work: int, value: int) -> int:
 
 @durable_execution(step_executor="process", workers=2)
 def cpu_map(event, ctx):
-    work = int(event.get("work", 8_000_000))
+    work = int(event.get("work", 4_000_000))
 
     def item(child, value, index, items):
         return child.step(lambda _: burn(work, value), name=f"burn-{index}")

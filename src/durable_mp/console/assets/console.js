@@ -325,11 +325,17 @@
       app.replaceChildren(this.head, this.callbacks, this.tabs, this.body);
       this.refresh = refresher(() => this.load());
       this.off = live.on(this.refresh);
+      this.ticker = setInterval(() => {
+        for (const cell of this.head.querySelectorAll('.duration[data-start]')) {
+          cell.textContent = fmtDuration(nowSeconds() - Number(cell.dataset.start));
+        }
+      }, 1000);
       this.refresh();
     }
 
     destroy() {
       this.off();
+      clearInterval(this.ticker);
       this.timeline.destroy();
     }
 
@@ -377,7 +383,8 @@
         el('div', { class: 'facts' },
           el('span', null, 'function ', el('b', null, s.function)),
           el('span', null, 'started ', el('b', null, fmtClock(s.start))),
-          el('span', null, s.end ? 'took ' : 'running for ', el('b', null, fmtDuration(s.end ? s.duration : nowSeconds() - s.start))),
+          el('span', null, s.end ? 'took ' : 'running for ',
+            el('b', { class: 'duration', dataset: s.end ? null : { start: s.start } }, fmtDuration(s.end ? s.duration : nowSeconds() - s.start))),
           el('span', null, 'invocations ', el('b', null, s.invocations)),
           s.owner ? el('span', null, 'owner ', el('b', null, s.owner)) : null,
           el('span', null, progress(s.steps))),
