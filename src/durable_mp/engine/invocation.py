@@ -76,7 +76,8 @@ def run_invocation(
     input_event = _input_event(manager, arn)
     batcher = CheckpointBatcher(client, manager, invocation.checkpoint_token)
     manager.set_refresh_hook(batcher.schedule_refresh)
-    scope = ExecutionScope(manager, batcher, arn, settings, lambda_context)
+    pipelined = settings.checkpointing_mode() == "pipelined"
+    scope = ExecutionScope(manager, batcher, arn, settings, lambda_context, pipelined)
 
     root_context = OperationContext(scope, replaying=manager.has_prior_operations())
     root = ActiveContext("root")
@@ -151,8 +152,13 @@ def _run_handler(
     root: ActiveContext,
 ) -> Output:
     try:
-        result = handler(input_event, root_context)
-        scope.manager.raise_if_stopped()
+        try:
+            result = handler(input_event, root_context)
+            scope.manager.raise_if_stopped()
+        finally:
+            # The barrier at the end of an invocation: no answer runs ahead of a queued
+            # (pipelined) checkpoint; a failed one fails the invocation instead.
+            scope.batcher.flush()
         scope.manager.finish(root)
         serialized = json.dumps(result)
         return _succeeded(serialized, scope)
