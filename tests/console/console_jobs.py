@@ -33,14 +33,14 @@ def cpu_map(event, ctx):
     return ctx.map(list(range(int(event.get("items", 4)))), item, name="burn-all").get_results()
 
 
-@durable_execution
+@durable_execution(step_executor="inline")
 def approval(event, ctx):
     prepared = ctx.step(lambda _: {"order": event.get("order", 1)}, name="prepare")
     answer = ctx.create_callback(name="approval").result()
     return {"order": prepared["order"], "answer": answer}
 
 
-@durable_execution
+@durable_execution(step_executor="inline")
 def long_wait(event, ctx):
     ctx.step(lambda _: "started", name="begin")
     ctx.wait(Duration.from_seconds(3600), name="an-hour")

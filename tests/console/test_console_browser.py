@@ -131,7 +131,7 @@ def ui(store):
     served.stop()
 
 
-def wait_until(driver, condition, timeout=30.0, what="the page"):
+def wait_until(driver, condition, timeout=90.0, what="the page"):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
@@ -139,7 +139,7 @@ def wait_until(driver, condition, timeout=30.0, what="the page"):
     )
 
 
-def wait_view(driver, view: str, timeout=30.0) -> None:
+def wait_view(driver, view: str, timeout=60.0) -> None:
     wait_until(
         driver,
         lambda d: d.execute_script(

@@ -372,9 +372,13 @@
     renderHead() {
       const d = this.detail;
       const s = d.summary;
-      const actions = [];
-      if (LIVE && !d.readOnly && s.status === 'RUNNING') actions.push(this.stopControl());
-      if (LIVE) actions.push(this.comparePicker());
+      // The controls outlive redraws, so a live update never drops what is being typed.
+      if (LIVE && !this.controls) {
+        this.stopBox = this.stopControl();
+        this.controls = [this.stopBox, this.comparePicker()];
+      }
+      const actions = this.controls || [];
+      if (this.stopBox) this.stopBox.hidden = d.readOnly || s.status !== 'RUNNING';
       this.head.replaceChildren(
         LIVE ? el('div', null, el('a', { href: '#/' }, '← all executions')) :
           el('div', { class: 'note' }, `durable-mp report, written ${fmtClock(boot.generated)} from ${boot.store}`),
