@@ -21,9 +21,11 @@ from durable_mp.lambda_service import (
     Operation,
     OperationUpdate,
 )
+from durable_mp.plugins.discovery import load_configured_plugins
 
 if TYPE_CHECKING:
     from durable_mp.context import DurableContext
+    from durable_mp.plugin import DurableInstrumentationPluginFactory
 
 __all__ = [
     "DurableExecutionInvocationInput",
@@ -52,6 +54,7 @@ def durable_execution(
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
     max_workers: int | None = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
 ) -> Callable[[UserHandler], LambdaHandler]: ...
 
 
@@ -62,6 +65,7 @@ def durable_execution(
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
     max_workers: int | None = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
 ) -> LambdaHandler | Callable[[UserHandler], LambdaHandler]:
     """Make ``func(event, ctx)`` a durable Lambda handler.
 
@@ -81,7 +85,8 @@ def durable_execution(
     for label, value in (("workers", workers), ("max_workers", max_workers)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValidationError(f"{label} must be a positive integer, got {value!r}")
-    settings = InvocationSettings(step_executor, workers, boto3_client, max_workers)
+    factories = tuple(load_configured_plugins(plugins))
+    settings = InvocationSettings(step_executor, workers, boto3_client, max_workers, factories)
     if func is None:
         return functools.partial(_decorate, settings=settings)
     return _decorate(func, settings=settings)

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from durable_mp.engine.tasks import TaskGroup
 from durable_mp.exceptions import OrphanedChildException
+from durable_mp.plugins.hooks import NO_HOOKS, OperationHooks
 
 if TYPE_CHECKING:
     from durable_mp.config import StepExecutorName
     from durable_mp.engine.batcher import CheckpointBatcher
     from durable_mp.engine.manager import Completion, ExecutionManager
+    from durable_mp.plugin import DurableInstrumentationPluginFactory
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class InvocationSettings:
     workers: int | None = None
     boto3_client: Any = None
     max_workers: int | None = None
+    plugins: tuple[DurableInstrumentationPluginFactory, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class ExecutionScope:
     # Branches of a map or parallel that completed early: they may finish the body they
     # are running, but nothing they do afterwards is checkpointed.
     orphans: set[str] = field(default_factory=set)
+    # Where operations report their lifecycle for instrumentation plugins.
+    hooks: OperationHooks = NO_HOOKS
 
     def refuse_orphan(self, lineage: tuple[str, ...]) -> None:
         """Raise OrphanedChildException when any context in ``lineage`` was orphaned."""

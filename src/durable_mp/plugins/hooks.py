@@ -40,8 +40,9 @@ from durable_mp.plugin import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+    from durable_mp.plugin import DurableInstrumentationPluginFactory
     from durable_mp.plugins.dispatch import PluginRunner
 
 
@@ -453,3 +454,24 @@ class _NoHooks(OperationHooks):
 
 
 NO_HOOKS: OperationHooks = _NoHooks()
+
+
+class _Manager(Protocol):
+    durable_execution_arn: str
+
+    def operations(self) -> list[Operation]: ...
+
+
+def plugin_hooks(
+    factories: Sequence[DurableInstrumentationPluginFactory],
+    manager: _Manager,
+    updated_ids: Iterable[str],
+) -> OperationHooks:
+    """The hooks of one invocation: :data:`NO_HOOKS` when no plugin is configured."""
+    if not factories:
+        return NO_HOOKS
+    from durable_mp.plugins.dispatch import PluginRunner
+
+    return OperationHooks(
+        PluginRunner(factories), manager.durable_execution_arn, manager.operations, updated_ids
+    )
