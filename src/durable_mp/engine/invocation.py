@@ -19,6 +19,7 @@ from durable_mp.engine.activity import ActiveContext, acting_as
 from durable_mp.engine.batcher import CheckpointBatcher
 from durable_mp.engine.errors import error_object_for
 from durable_mp.engine.manager import ExecutionManager
+from durable_mp.engine.operation_context import OperationContext
 from durable_mp.engine.scope import ExecutionScope, InvocationSettings
 from durable_mp.exceptions import (
     BackgroundThreadError,
@@ -46,7 +47,6 @@ from durable_mp.service_client import LambdaServiceClient
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from durable_mp.context import DurableContext
     from durable_mp.plugins.hooks import OperationHooks
     from durable_mp.service_client import DurableServiceClient
 
@@ -60,7 +60,7 @@ _TASK_JOIN_SECONDS = 600.0
 
 
 def run_invocation(
-    handler: Callable[[Any, DurableContext], Any],
+    handler: Callable[[Any, OperationContext], Any],
     event: Any,
     lambda_context: Any,
     settings: InvocationSettings,
@@ -84,10 +84,8 @@ def run_invocation(
         manager.observer = batcher.observer = hooks
     scope = ExecutionScope(manager, batcher, arn, settings, lambda_context, hooks=hooks)
 
-    from durable_mp.context import DurableContext
-
     replaying = manager.has_prior_operations()
-    root_context = DurableContext(scope, replaying=replaying)
+    root_context = OperationContext(scope, replaying=replaying)
     root = ActiveContext("root")
     manager.register(root)
     _start_hooks(hooks, manager, arn, lambda_context, replaying=replaying, input_event=input_event)
@@ -180,9 +178,9 @@ def _input_event(manager: ExecutionManager, arn: str) -> Any:
 
 
 def _run_handler(
-    handler: Callable[[Any, DurableContext], Any],
+    handler: Callable[[Any, OperationContext], Any],
     input_event: Any,
-    root_context: DurableContext,
+    root_context: OperationContext,
     scope: ExecutionScope,
     root: ActiveContext,
 ) -> Output:
