@@ -77,7 +77,9 @@ def run_execution(handler: Any) -> tuple[str, str | None, list[dict[str, Any]]]:
         {k: v for k, v in event.items() if k not in ("EventTimestamp", "Id", "ParentId")}
         for event in history
     ]
-    shape[0].pop("Name")  # the execution's random name
+    for event in shape:
+        if event["EventType"].startswith("Execution"):
+            event.pop("Name", None)  # the execution's random name
     for event in shape:
         for key in list(event):
             if key.endswith("Details") and isinstance(event[key], dict):
