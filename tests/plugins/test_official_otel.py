@@ -20,7 +20,6 @@ from durable_mp.config import Duration
 from durable_mp.local import LocalRunner, LocalService
 
 
-
 def test_the_official_invocation_plugin_runs_unchanged() -> None:
     try:
         from aws_durable_execution_sdk_python_otel import (

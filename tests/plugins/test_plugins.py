@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from importlib import metadata
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -213,7 +213,7 @@ def test_the_decorator_reads_the_environment(monkeypatch):
 class Exclusive:
     __durable_registration_api__ = 1
     exclusive_group = "view"
-    results: list[bool] = []
+    results: ClassVar[list[bool]] = []
 
     def create_plugin(self, info: Any) -> Any:
         return Recorder([])
