@@ -323,7 +323,13 @@ def execute_body(
         else None,
     )
     settings = scope.settings
-    return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
+    hooks = scope.hooks
+    if not hooks.active:
+        return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
+    hooks.worker_contexts(identifier, attempt)  # TODO(step protocol): job.body_wrappers
+    outcome = get_executor(executor_name, settings.workers, settings.max_workers).run(job)
+    hooks.body_ran(identifier, attempt, getattr(outcome, "run", None), outcome.error)
+    return outcome
 
 
 class WorkerRequests:
