@@ -16,17 +16,16 @@ if TYPE_CHECKING:
     from durable_mp.workers.channel import in_worker, request_from_parent, send_to_parent
     from durable_mp.workers.default import default_pool
     from durable_mp.workers.errors import RemoteError
-    from durable_mp.workers.job import Job, JobResult, Reply
+    from durable_mp.workers.jobs import BodyRun, Job, Outcome, Replier
     from durable_mp.workers.pool import WorkerPool, default_max_total_workers
-    from durable_mp.workers.replier import Replier
     from durable_mp.workers.sizing import usable_cpu_count
 
 _HOMES = {
-    "Job": "job",
-    "JobResult": "job",
+    "BodyRun": "jobs",
+    "Job": "jobs",
+    "Outcome": "jobs",
     "RemoteError": "errors",
-    "Replier": "replier",
-    "Reply": "job",
+    "Replier": "jobs",
     "WorkerPool": "pool",
     "default_max_total_workers": "pool",
     "default_pool": "default",
@@ -37,11 +36,11 @@ _HOMES = {
 }
 
 __all__ = [
+    "BodyRun",
     "Job",
-    "JobResult",
+    "Outcome",
     "RemoteError",
     "Replier",
-    "Reply",
     "WorkerPool",
     "default_max_total_workers",
     "default_pool",

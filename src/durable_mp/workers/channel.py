@@ -53,7 +53,7 @@ class Link:
         with self._recv_lock:
             while True:
                 message = protocol.receive(self._conn)
-                if message[0] != protocol.REPLY:
+                if type(message) is not protocol.Reply:
                     return message
                 self._file_reply(message)
 
@@ -62,26 +62,25 @@ class Link:
         slot = _Slot()
         self._slots[request_id] = slot
         try:
-            self.send((protocol.REQUEST, job_id, request_id, body))
+            self.send(protocol.Request(job_id, request_id, body))
             while not slot.done:
                 with self._recv_lock:
                     if slot.done:
                         break
                     message = protocol.receive(self._conn)
-                    if message[0] == protocol.REPLY:
+                    if type(message) is protocol.Reply:
                         self._file_reply(message)
                     # A job or stop cannot arrive while this job runs; ignore strays.
         finally:
             self._slots.pop(request_id, None)
         return slot.value
 
-    def _file_reply(self, message: protocol.Message) -> None:
-        _, request_id, blob = message
-        slot = self._slots.get(request_id)
+    def _file_reply(self, message: protocol.Reply) -> None:
+        slot = self._slots.get(message.request_id)
         if slot is None:
             return
         try:
-            slot.value = cloudpickle.loads(blob)
+            slot.value = cloudpickle.loads(message.value)
         except Exception as exc:
             slot.value = exc
         slot.done = True
@@ -115,7 +114,7 @@ def _current(name: str) -> tuple[Link, int]:
 def send_to_parent(body: Any) -> None:
     """Send ``body`` to the running job's ``on_message`` handler in the parent (one-way)."""
     link, job_id = _current("send_to_parent")
-    link.send((protocol.MESSAGE, job_id, cloudpickle.dumps(body)))
+    link.send(protocol.Note(job_id, cloudpickle.dumps(body)))
 
 
 def request_from_parent(body: Any) -> Any:

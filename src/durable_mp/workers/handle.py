@@ -15,7 +15,7 @@ from durable_mp.workers import protocol, tree, worker_main
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from durable_mp.workers.task import Task
+    from durable_mp.workers.jobs import WorkItem
 
 
 class State(enum.Enum):
@@ -39,7 +39,7 @@ class WorkerHandle:
         self.pid: int = process.pid
         self.sentinel: int = process.sentinel
         self.state = State.STARTING
-        self.task: Task | None = None
+        self.item: WorkItem | None = None  # the job it runs
         self.conn_open = True
         self.launched_at = time.monotonic()
         self._send_lock = threading.Lock()

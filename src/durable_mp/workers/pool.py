@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 
 from durable_mp.exceptions import WorkerPoolError
 from durable_mp.workers import errors
+from durable_mp.workers.jobs import WorkItem
 from durable_mp.workers.manager import MAX_START_FAILURES, PoolThread
 from durable_mp.workers.sizing import usable_cpu_count
 from durable_mp.workers.state import PoolState
-from durable_mp.workers.task import Task
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from durable_mp.workers.job import Job, JobResult
+    from durable_mp.workers.jobs import Job, Outcome
 
 
 def default_max_total_workers(workers: int) -> int:
@@ -80,47 +80,47 @@ class WorkerPool:
         with self._state.lock:
             return self._state.live_pids_locked()
 
-    def submit(self, job: Job) -> Future[JobResult]:
-        """Run ``job`` in a worker. The future gets a JobResult whatever the job does;
+    def submit(self, job: Job) -> Future[Outcome]:
+        """Run ``job`` in a worker. The future gets an Outcome whatever the job does;
         it fails with WorkerPoolError only if the pool is (or gets) shut down."""
         state = self._state
-        task = Task(next(self._job_ids), job)
+        item = WorkItem(next(self._job_ids), job)
         if not self.owned_by_this_process:
-            task.claim()
-            task.abort(errors.foreign_pool(job.label))
-            return task.future
+            item.claim()
+            item.abort(errors.foreign_pool(job.label))
+            return item.future
         with state.lock:
             if state.closing:
-                task.claim()
-                task.abort(errors.pool_shut_down(job.label))
-                return task.future
-            state.tasks[task.future] = task
+                item.claim()
+                item.abort(errors.pool_shut_down(job.label))
+                return item.future
+            state.items[item.future] = item
             if state.start_failures >= MAX_START_FAILURES:
                 state.start_failures = MAX_START_FAILURES - 1  # give starting one more go
-            state.queue.append(task)
+            state.queue.append(item)
             assignments = state.dispatch_locked()
-            queued = task.worker is None
+            queued = not item.running
         state.send_jobs(assignments)
         if queued:
             state.wake()
-        return task.future
+        return item.future
 
-    def mark_blocked(self, job_future: Future[JobResult]) -> None:
+    def mark_blocked(self, job_future: Future[Outcome]) -> None:
         """The job waits on the parent and uses no CPU: its slot may run another job."""
         with self._state.lock:
-            task = self._state.tasks.get(job_future)
-            if task is None or task.worker is None:
+            item = self._state.items.get(job_future)
+            if item is None or not item.running:
                 return
-            task.blocked += 1
+            item.blocked += 1
         self._state.wake()
 
-    def mark_unblocked(self, job_future: Future[JobResult]) -> None:
+    def mark_unblocked(self, job_future: Future[Outcome]) -> None:
         """The job runs again and takes its slot back (surplus idle workers retire)."""
         with self._state.lock:
-            task = self._state.tasks.get(job_future)
-            if task is None or not task.blocked:
+            item = self._state.items.get(job_future)
+            if item is None or not item.blocked:
                 return
-            task.blocked -= 1
+            item.blocked -= 1
         self._state.wake()
 
     def resize(self, workers: int, *, max_total_workers: int | None = None) -> None:
@@ -138,15 +138,15 @@ class WorkerPool:
         with state.lock:
             first = not state.closing
             state.closing = True
-            tasks: list[Task] = []
+            items: list[WorkItem] = []
             if first:
                 state.shutdown_timeout = max(0.0, timeout)
-                tasks = list(state.tasks.values())
-                state.tasks.clear()
+                items = list(state.items.values())
+                state.items.clear()
                 state.queue.clear()
-        for task in tasks:
-            if task.claim():
-                task.abort(errors.pool_shut_down(task.job.label))
+        for item in items:
+            if item.claim():
+                item.abort(errors.pool_shut_down(item.job.label))
         state.wake()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout + 10.0)

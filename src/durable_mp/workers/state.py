@@ -20,10 +20,9 @@ from durable_mp.workers.handle import State, WorkerHandle
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from durable_mp.workers.job import JobResult
-    from durable_mp.workers.task import Task
+    from durable_mp.workers.jobs import Outcome, WorkItem
 
-Assignments = list[tuple[WorkerHandle, "Task"]]
+Assignments = list[tuple[WorkerHandle, "WorkItem"]]
 
 
 class PoolState:
@@ -32,8 +31,8 @@ class PoolState:
         self.size = size  # CPU slots
         self.cap = cap  # most worker processes at once
         self.workers: list[WorkerHandle] = []
-        self.queue: deque[Task] = deque()
-        self.tasks: dict[Future[JobResult], Task] = {}  # queued and running
+        self.queue: deque[WorkItem] = deque()
+        self.items: dict[Future[Outcome], WorkItem] = {}  # queued and running
         self.closing = False
         self.shutdown_timeout = 5.0
         self.start_failures = 0  # workers in a row that died before saying "ready"
@@ -74,36 +73,36 @@ class PoolState:
         idle = [w for w in self.workers if w.state is State.IDLE]
         if not idle:
             return []
-        unblocked = sum(1 for w in self.workers if w.task is not None and not w.task.blocked)
+        unblocked = sum(1 for w in self.workers if w.item is not None and not w.item.blocked)
         assignments: Assignments = []
         while self.queue and idle and unblocked < self.size:
-            task = self.queue.popleft()
-            if not task.future.set_running_or_notify_cancel():
-                self.tasks.pop(task.future, None)  # cancelled while queued
+            item = self.queue.popleft()
+            if not item.future.set_running_or_notify_cancel():
+                self.items.pop(item.future, None)  # cancelled while queued
                 continue
             worker = idle.pop()
             worker.state = State.BUSY
-            worker.task = task
-            task.worker = worker
-            if task.job.timeout is not None:
-                task.deadline = time.monotonic() + task.job.timeout
+            worker.item = item
+            item.running = True
+            if item.job.timeout is not None:
+                item.deadline = time.monotonic() + item.job.timeout
             unblocked += 1
-            assignments.append((worker, task))
+            assignments.append((worker, item))
         return assignments
 
-    def detach_locked(self, worker: WorkerHandle) -> Task | None:
+    def detach_locked(self, worker: WorkerHandle) -> WorkItem | None:
         """Take the worker's job away from it (the job is over, one way or another)."""
-        task, worker.task = worker.task, None
-        if task is not None:
-            task.worker = None
-            self.tasks.pop(task.future, None)
-        return task
+        item, worker.item = worker.item, None
+        if item is not None:
+            item.running = False
+            self.items.pop(item.future, None)
+        return item
 
     def census_locked(self) -> tuple[Census, list[WorkerHandle]]:
         """The numbers ``balance.decide`` needs, and the idle workers."""
         live = [w for w in self.workers if w.alive]
         idle = [w for w in live if w.state is State.IDLE]
-        busy = [w.task for w in live if w.task is not None]
+        busy = [w.item for w in live if w.item is not None]
         census = Census(
             size=self.size,
             cap=self.cap,
@@ -118,8 +117,8 @@ class PoolState:
     # -- outside the lock ---------------------------------------------------------------
 
     def send_jobs(self, assignments: Assignments) -> None:
-        for worker, task in assignments:
+        for worker, item in assignments:
             # A failed send means the worker died; its sentinel fails the job.
-            worker.send((protocol.JOB, task.job_id, task.job.payload))
-            if task.job.timeout is not None or task.job.memory_limit_mb is not None:
+            worker.send(protocol.Start(item.job_id, item.job.call))
+            if item.job.timeout is not None or item.job.memory_limit_mb is not None:
                 self.wake()  # the pool thread must start watching the clock or memory

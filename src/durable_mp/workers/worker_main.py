@@ -35,13 +35,14 @@ def main(conn: Connection, parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, _ignore_signal)
     link = channel.attach(conn)
+    pid = os.getpid()
     try:
-        link.send((protocol.READY, os.getpid()))
+        link.send(protocol.Ready(pid))
         while True:
             message = link.next_command()
-            if message[0] == protocol.JOB:
-                _run(link, message[1], message[2])
-            elif message[0] == protocol.STOP:
+            if type(message) is protocol.Start:
+                _run(link, pid, message)
+            elif type(message) is protocol.Stop:
                 return
     except (EOFError, OSError):
         return  # the parent closed the pipe or is gone
@@ -70,10 +71,10 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _run(link: channel.Link, job_id: int, payload: bytes) -> None:
-    link.job_id = job_id
+def _run(link: channel.Link, pid: int, start: protocol.Start) -> None:
+    link.job_id = start.job_id
     try:
-        link.send(_outcome(job_id, payload))
+        link.send(_outcome(start, pid))
     finally:
         link.job_id = None
         for stream in (sys.stdout, sys.stderr):
@@ -81,32 +82,39 @@ def _run(link: channel.Link, job_id: int, payload: bytes) -> None:
                 stream.flush()
 
 
-def _outcome(job_id: int, payload: bytes) -> protocol.Message:
+def _outcome(start: protocol.Start, pid: int) -> protocol.Returned | protocol.Raised:
+    job_id = start.job_id
     try:
-        fn, args = cloudpickle.loads(payload)
+        fn, args = cloudpickle.loads(start.call)
     except BaseException as exc:
-        return _failure(job_id, protocol.PAYLOAD_UNLOADABLE, exc, skip_frames=0)
+        return _raised(job_id, protocol.CALL_UNLOADABLE, exc, None, skip_frames=0)
+    thread = threading.current_thread().name
+    started_at = time.time()
     try:
         value = fn(*args)
     except BaseException as exc:
-        return _failure(job_id, protocol.RAISED, exc, skip_frames=1)
+        run = (pid, thread, started_at, time.time())
+        return _raised(job_id, protocol.RAISED, exc, run, skip_frames=1)
     finally:
         del fn, args
+    run = (pid, thread, started_at, time.time())
     try:
         blob = cloudpickle.dumps(value)
     except BaseException as exc:
-        failure: protocol.Failure = (
-            protocol.RESULT_UNPICKLABLE,
-            None,
-            _type_name(type(value)),
-            _text(exc),
-            None,
+        type_name = _type_name(type(value))
+        return protocol.Raised(
+            job_id, protocol.RESULT_UNPICKLABLE, None, type_name, _text(exc), None, None, run
         )
-        return (protocol.RESULT, job_id, False, failure, None)
-    return (protocol.RESULT, job_id, True, blob, None)
+    return protocol.Returned(job_id, blob, run)
 
 
-def _failure(job_id: int, kind: str, exc: BaseException, skip_frames: int) -> protocol.Message:
+def _raised(
+    job_id: int,
+    kind: str,
+    exc: BaseException,
+    run: protocol.RunTimes | None,
+    skip_frames: int,
+) -> protocol.Raised:
     tb = exc.__traceback__
     for _ in range(skip_frames):
         if tb is not None and tb.tb_next is not None:
@@ -118,8 +126,8 @@ def _failure(job_id: int, kind: str, exc: BaseException, skip_frames: int) -> pr
         blob = cloudpickle.dumps(exc)
     except BaseException as problem:
         blob, detail = None, _text(problem)
-    failure: protocol.Failure = (kind, blob, _type_name(type(exc)), _text(exc), detail)
-    return (protocol.RESULT, job_id, False, failure, lines)
+    type_name = _type_name(type(exc))
+    return protocol.Raised(job_id, kind, blob, type_name, _text(exc), detail, lines, run)
 
 
 def _text(exc: BaseException) -> str:
