@@ -138,7 +138,7 @@ def _split(
 
 
 def _request(body: Any) -> Any:
-    from durable_mp.workers.channel import in_worker, request_from_parent
+    from durable_mp.workers.worker import in_worker, request_from_parent
 
     if not in_worker():
         raise ValidationError(

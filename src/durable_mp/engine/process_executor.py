@@ -70,7 +70,7 @@ class ProcessExecutor:
 
 def worker_pool(workers: int | None, max_workers: int | None) -> WorkerPool:
     """The process-wide pool with this handler's sizes (env var for the cap)."""
-    from durable_mp.workers.default import default_pool
+    from durable_mp.workers.pool import default_pool
 
     if max_workers is None:
         value = os.environ.get(MAX_WORKERS_ENV, "").strip()

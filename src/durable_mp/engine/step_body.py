@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from durable_mp.engine.activity import inside_step_body
 from durable_mp.serdes import SerDes, serialize
 from durable_mp.types import LoggerInterface, StepContext
-from durable_mp.workers.channel import in_worker, send_to_parent
 from durable_mp.workers.protocol import LogEntry
+from durable_mp.workers.worker import in_worker, send_to_parent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

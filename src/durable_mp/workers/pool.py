@@ -1,15 +1,23 @@
-"""WorkerPool: a process pool built from ``Process`` and ``Pipe`` only.
+"""WorkerPool: a process pool built from ``Process`` and ``Pipe`` only, and the shared,
+process-wide pool.
 
 AWS Lambda has no /dev/shm, so anything built on POSIX semaphores (``multiprocessing``'s
 Pool, Queue and Lock, ``ProcessPoolExecutor``, loky's executor) fails there. This pool
-gives each worker its own duplex pipe, and one thread of its own (``manager.PoolThread``)
-waits on every pipe and process sentinel at once. Callers hand a job straight to an idle
-worker when there is one, so the common case costs no thread hop.
+gives each worker its own duplex pipe, and one thread of its own
+(``pool_thread.PoolThread``) waits on every pipe and process sentinel at once. Callers
+hand a job straight to an idle worker when there is one, so the common case costs no
+thread hop.
+
+Starting workers costs ~100 ms each; a Lambda sandbox serves many invocations, so the
+shared pool (:func:`default_pool`) outlives any one of them. A forked child must not use
+its parent's pool (it has no pool thread), so a pool is only reused in the process that
+created it.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import os
 import threading
@@ -19,9 +27,9 @@ from typing import TYPE_CHECKING
 from durable_mp.exceptions import WorkerPoolError
 from durable_mp.workers import errors
 from durable_mp.workers.jobs import WorkItem
-from durable_mp.workers.manager import MAX_START_FAILURES, PoolThread
-from durable_mp.workers.sizing import usable_cpu_count
-from durable_mp.workers.state import PoolState
+from durable_mp.workers.pool_state import PoolState
+from durable_mp.workers.pool_thread import MAX_START_FAILURES, PoolThread
+from durable_mp.workers.processes import usable_cpu_count
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -174,3 +182,34 @@ def _shutdown_live_pools() -> None:
 # Registered after multiprocessing's own exit handler (loky imported it above), so it runs
 # first: that handler joins non-daemon child processes and would wait on idle workers.
 atexit.register(_shutdown_live_pools)
+
+
+# -- the process-wide pool --------------------------------------------------------------
+
+_lock = threading.Lock()
+_pool: WorkerPool | None = None
+
+
+@functools.cache
+def _cpu_slots() -> int:
+    """Usable CPUs, read once per process (the lookup costs ~25 µs, too much per step)."""
+    return usable_cpu_count()
+
+
+def default_pool(workers: int | None = None, max_total_workers: int | None = None) -> WorkerPool:
+    """The shared pool, resized in place to ``workers`` CPU slots (default: usable CPUs)
+    and a hard cap of ``max_total_workers`` processes (default: derived from the size).
+
+    It is shut down at interpreter exit (every pool is).
+    """
+    global _pool  # noqa: PLW0603 - the one process-wide pool
+    size = workers or _cpu_slots()
+    cap = max_total_workers or default_max_total_workers(size)
+    with _lock:
+        pool = _pool
+        if pool is None or pool.closed or not pool.owned_by_this_process:
+            pool = WorkerPool(size, max_total_workers=cap)
+            _pool = pool
+        elif size != pool.size or cap != pool.max_total_workers:
+            pool.resize(size, max_total_workers=cap)
+        return pool

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 import cloudpickle
 
 from durable_mp.exceptions import WorkerPoolError
-from durable_mp.workers import errors, protocol, tree
-from durable_mp.workers.balance import decide
-from durable_mp.workers.handle import State, WorkerHandle
+from durable_mp.workers import errors, protocol
 from durable_mp.workers.jobs import Outcome, Replier, WorkItem, outcome_of
+from durable_mp.workers.pool_state import decide
+from durable_mp.workers.processes import State, WorkerHandle, tree_rss
+from durable_mp.workers.worker import main as worker_main
 
 if TYPE_CHECKING:
-    from durable_mp.workers.state import PoolState
+    from durable_mp.workers.pool_state import PoolState
 
 _log = logging.getLogger("durable_mp.workers")
 
@@ -277,7 +278,7 @@ class PoolThread(threading.Thread):
             self._next_memory_poll = now + _MEMORY_POLL_SECONDS
             for worker, item in measured:
                 limit = item.job.memory_limit_mb or 0.0
-                rss = tree.tree_rss(worker.pid)
+                rss = tree_rss(worker.pid)
                 if rss > limit * _BYTES_PER_MB:
                     self._kill(worker, item, errors.over_memory(item.job.label, rss, limit))
         if busy and now >= self._next_liveness_poll:
@@ -342,7 +343,8 @@ class PoolThread(threading.Thread):
 
     def _launch(self) -> None:
         try:
-            worker = WorkerHandle.launch(f"durable-mp-worker-{next(self._names)}")
+            name = f"durable-mp-worker-{next(self._names)}"
+            worker = WorkerHandle.launch(name, worker_main)
         except Exception as exc:
             _log.warning("could not start a worker process: %r", exc)
             with self._state.lock:

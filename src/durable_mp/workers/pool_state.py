@@ -1,7 +1,13 @@
-"""What the pool's callers and its thread share, and the operations done under its lock.
+"""What the pool's callers and its thread share, and how many workers the pool wants.
 
 One lock guards the workers, the queue and the job table. Nothing slow and no user code
 (callbacks, future completion) ever runs while it is held.
+
+How many workers to start or retire, and when queued jobs can never run, is a pure
+function of a census of the pool (:func:`decide`), so the policy can be read and tested
+alone. ``size`` CPU slots are shared by jobs that are not blocked; a job blocked on the
+parent keeps its worker but lends its slot, so the pool may grow past ``size`` (never
+past ``cap``) while jobs are queued, and shrinks back once the blocked jobs resume.
 """
 
 from __future__ import annotations
@@ -11,11 +17,11 @@ import socket
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from durable_mp.workers import protocol
-from durable_mp.workers.balance import Census
-from durable_mp.workers.handle import State, WorkerHandle
+from durable_mp.workers.processes import State, WorkerHandle
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -99,7 +105,7 @@ class PoolState:
         return item
 
     def census_locked(self) -> tuple[Census, list[WorkerHandle]]:
-        """The numbers ``balance.decide`` needs, and the idle workers."""
+        """The numbers :func:`decide` needs, and the idle workers."""
         live = [w for w in self.workers if w.alive]
         idle = [w for w in live if w.state is State.IDLE]
         busy = [w.item for w in live if w.item is not None]
@@ -122,3 +128,39 @@ class PoolState:
             worker.send(protocol.Start(item.job_id, item.job.call))
             if item.job.timeout is not None or item.job.memory_limit_mb is not None:
                 self.wake()  # the pool thread must start watching the clock or memory
+
+
+# -- the policy ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Census:
+    size: int  # CPU slots
+    cap: int  # most worker processes at once
+    busy: int  # workers running a job
+    blocked: int  # of those, jobs marked blocked
+    idle: int
+    starting: int
+    queued: int  # jobs waiting for a worker (after dispatching to idle workers)
+
+
+@dataclass(frozen=True)
+class Decision:
+    start: int = 0  # workers to launch
+    retire: int = 0  # idle workers to stop
+    stuck: bool = False  # the queued jobs can never get a worker: fail them
+
+
+def decide(census: Census) -> Decision:
+    c = census
+    unblocked = c.busy - c.blocked
+    runnable = min(c.queued, max(0, c.size - unblocked))
+    live = c.busy + c.idle + c.starting
+    wanted = min(c.cap, max(c.size, c.busy + runnable))
+    start = max(0, wanted - live)
+    # Every worker waits on the parent and no more may start: the queued jobs would wait
+    # for ever, and may well be what those workers are waiting for.
+    stuck = runnable > 0 and not (c.idle or c.starting or start or unblocked)
+    keep = min(c.cap, c.size + c.blocked)
+    retire = 0 if runnable else min(c.idle, max(0, live - keep))
+    return Decision(start=start, retire=retire, stuck=stuck)
