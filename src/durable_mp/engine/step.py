@@ -322,10 +322,21 @@ def execute_body(
     executor = get_executor(executor_name, settings.workers, settings.max_workers)
     hooks = scope.hooks
     if not hooks.active:
-        return executor.run(job, parent)
+        return _recorded(scope, identifier, attempt, executor.run(job, parent))
     wrappers = hooks.worker_contexts(identifier, attempt)
     if wrappers:
         job = replace(job, body_wrappers=(*job.body_wrappers, *wrappers))
     outcome = executor.run(job, parent)
     hooks.body_ran(identifier, attempt, outcome.run, outcome.error)
+    return _recorded(scope, identifier, attempt, outcome)
+
+
+def _recorded(
+    scope: ExecutionScope, identifier: OperationIdentifier, attempt: int, outcome: Outcome
+) -> Outcome:
+    """Hand the attempt's body run to a service that keeps them (the local one does, for
+    the console's worker lanes; the boto3 client does not)."""
+    record = getattr(scope.batcher.client, "record_body_run", None)
+    if record is not None and outcome.run is not None:
+        record(scope.durable_execution_arn, identifier.operation_id, attempt, outcome.run)
     return outcome

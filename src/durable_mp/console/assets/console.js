@@ -1017,13 +1017,16 @@
       for (let k = lo; k < runs.length; k++) {
         const run = runs[k];
         if (run[3] > t1) break;
-        if (cluster && (run[3] - cluster.end) * scale < 2 && (cluster.end - cluster.start) * scale < 400) {
+        // Bodies too thin to tell apart (under 3 px, less than 2 px apart) share one bar.
+        const thin = (run[4] - run[3]) * scale < 3;
+        if (cluster && thin && cluster.thin && (run[3] - cluster.end) * scale < 2 &&
+            (cluster.end - cluster.start) * scale < 400) {
           cluster.end = Math.max(cluster.end, run[4]);
           cluster.count += 1;
           cluster.busy += run[4] - run[3];
         } else {
           flush();
-          cluster = { first: run, start: run[3], end: run[4], count: 1, busy: run[4] - run[3] };
+          cluster = { first: run, start: run[3], end: run[4], count: 1, busy: run[4] - run[3], thin };
         }
       }
       flush();
