@@ -149,3 +149,20 @@ def test_the_lane_key_ignores_the_thread_name_in_a_worker():
     timeline = build_timeline(start, None, [op], [], rows, now=10.0)
     assert len(timeline["lanes"]) == 1
     assert timeline["now"] == 10.0 and timeline["end"] is None
+
+
+def test_nothing_starts_before_zero_when_operations_have_milliseconds_only():
+    """The execution's start has microseconds; an operation started within the same
+    millisecond carries that millisecond, truncated."""
+    from durable_mp.lambda_service import Operation, OperationStatus, OperationType
+
+    start = datetime.datetime(2026, 1, 1, 12, 0, 0, 395_800, tzinfo=datetime.UTC)
+    op = Operation(
+        "1",
+        OperationType.STEP,
+        OperationStatus.STARTED,
+        start_timestamp=start.replace(microsecond=395_000),
+    )
+    timeline = build_timeline(start, None, [op], [], [], now=start.timestamp() + 1)
+    assert timeline["ops"]["start"] == [0.0]
+    assert timeline["now"] >= 1.0

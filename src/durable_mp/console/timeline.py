@@ -12,6 +12,7 @@ thousands of operations).
 from __future__ import annotations
 
 import datetime
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ def build_timeline(
     now: float,
 ) -> dict[str, Any]:
     """The JSON the page's timeline draws (see the module docstring for the units)."""
-    origin = start.timestamp()
+    # Operation timestamps have the API's millisecond precision, the execution's start
+    # has microseconds: count from its millisecond, so nothing starts before zero.
+    origin = math.floor(start.timestamp() * 1000) / 1000
     index: dict[str, int] = {}
     ids: list[str] = []
     parents: list[int] = []
