@@ -120,3 +120,31 @@ def test_data_version_moves_when_another_process_commits(store_path: Path) -> No
         assert service.data_version() != before
     finally:
         service.close()
+
+
+@pytest.mark.parametrize("executor", ["process", "thread", "inline"])
+def test_the_engine_records_where_each_attempt_ran(tmp_path: Path, executor: str) -> None:
+    import os
+    import time
+
+    from durable_mp import durable_execution
+    from durable_mp.local import LocalRunner
+
+    @durable_execution(step_executor=executor, workers=1)
+    def handler(event, ctx):  # type: ignore[no-untyped-def]
+        return [ctx.step(lambda _, i=i: i, name=f"s{i}") for i in range(2)]
+
+    before = time.time()
+    with LocalService(tmp_path / "runs.db") as service:
+        record = LocalRunner(service, {"job": handler}).run("job", {})
+        runs = service.body_runs(record.arn)
+        ops = {op.name: op.operation_id for op in service.get_operations(record.arn)}
+    assert [(run.op_id, run.attempt, run.executor) for run in runs] == [
+        (ops["s0"], 1, executor),
+        (ops["s1"], 1, executor),
+    ]
+    for run in runs:
+        assert before <= run.started_at <= run.ended_at <= time.time()
+        assert (run.pid != os.getpid()) == (executor == "process")
+    if executor == "thread":
+        assert all(run.thread.startswith("durable-mp-step") for run in runs)

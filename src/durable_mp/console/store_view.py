@@ -211,7 +211,7 @@ def _summary(record: ExecutionRecord, counts: dict[str, int], now: float) -> dic
         "start": start,
         "end": end,
         "duration": round((end if end is not None else now) - start, 3),
-        "owner": getattr(record, "owner", None),
+        "owner": None,  # the runner driving it, once the store records owners
         "invocations": record.invocation_count,
         "steps": {
             "done": counts.get("SUCCEEDED", 0),
