@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +48,17 @@ from durable_mp.local.errors import (
 from durable_mp.local.invoke import FunctionSpec, PendingCall
 from durable_mp.local.journal import Journal
 from durable_mp.local.listeners import HistoryListener, Listeners
-from durable_mp.local.memory import MemoryStore
+from durable_mp.local.memory_store import MemoryStore
 from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
-from durable_mp.local.store import CallbackRow, CheckpointReply, ExecutionRow, Store, Tx
+from durable_mp.local.sqlite_store import SqliteStore
+from durable_mp.local.store import (
+    CallbackRow,
+    CheckpointReply,
+    DuplicateKeyError,
+    ExecutionRow,
+    Store,
+    Tx,
+)
 from durable_mp.local.validation import MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
@@ -88,7 +95,7 @@ class LocalService:
             raise ValueError("page_size must be at least 1")
         # No file: nothing to keep across a crash and nobody else can open the store, so
         # it is kept as Python objects (same tables, same answers, still transactional).
-        self._store: Store | MemoryStore = MemoryStore() if path is None else Store(path)
+        self._store: Store = MemoryStore() if path is None else SqliteStore(path)
         self._page_size = page_size
         self.region = region
         self.account_id = account_id
@@ -183,7 +190,7 @@ class LocalService:
                     now=now,
                 )
                 journal.save()
-        except sqlite3.IntegrityError as error:  # another process took the name meanwhile
+        except DuplicateKeyError as error:  # another process took the name meanwhile
             raise executions.name_conflict(name or "") from error
         self._notify(journal)
         return _record(journal.row)
