@@ -93,11 +93,11 @@ def test_sigkill_never_loses_an_acknowledged_checkpoint(store_path: Path, tmp_pa
         history = service.get_history(arn)
         assert [e["EventId"] for e in history] == list(range(1, len(history) + 1))
         assert [e["EventType"] for e in history[1:]] == ["StepStarted", "StepSucceeded"] * len(ids)
-        # The interrupted invocation is closed as failed, and the execution goes on.
+        # The interrupted invocation is closed as interrupted, and the execution goes on.
         assert service.recover_interrupted_invocation(arn)
         assert service.get_history(arn)[-1]["InvocationCompletedDetails"]["Error"]["Payload"][
             "ErrorType"
-        ] == "Runtime.ExitError"
+        ] == "Runner.Lost"
         invocation = service.begin_invocation(arn)
         assert len(invocation.event.initial_execution_state.operations) == min(len(ids) + 1, 100)
     service.close()

@@ -11,6 +11,7 @@ from durable_mp.local.errors import (
     ExecutionNameConflictError,
     ExecutionNotFoundError,
     ExecutionNotRunningError,
+    ExecutionOwnedError,
     InvalidCallbackRequestError,
 )
 from durable_mp.local.history import history_to_json
@@ -26,6 +27,7 @@ __all__ = [
     "ExecutionNameConflictError",
     "ExecutionNotFoundError",
     "ExecutionNotRunningError",
+    "ExecutionOwnedError",
     "ExecutionRecord",
     "InvalidCallbackRequestError",
     "Invocation",

@@ -4,9 +4,9 @@ The runner runs invocations on threads. When its drive loop ends abnormally (Ctr
 exception), those threads live on until the process exits and would otherwise keep
 writing: a step interrupted by the worker pool's shutdown must not be recorded as a
 failure. Once abandoned, an invocation's service calls fail as a transient service error
-(the SDK ends the invocation without touching the execution) and the runner leaves the
-invocation open, so the next runner closes it as ``Runtime.ExitError`` and invokes again,
-exactly as after a crash.
+(the SDK ends the invocation without touching the execution), and the runner records
+the invocations it had begun and not completed as interrupted (not a failure of the
+handler), so the next runner invokes again at once.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from durable_mp.exceptions import CheckpointError, GetExecutionStateError
 from durable_mp.local.errors import api_error
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from durable_mp.lambda_service import CheckpointOutput, OperationUpdate, StateOutput
+    from durable_mp.local.records import Invocation
     from durable_mp.service_client import DurableServiceClient
 
 _SERVICE_EXCEPTION = "ServiceException"
@@ -31,17 +32,45 @@ _GONE = (
 
 
 class Abandonment:
-    """Set once by the drive loop that stops caring about its invocations."""
+    """Set once by the drive loop that stops caring about its invocations; knows which
+    invocations were begun and not completed."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._unfinished: dict[str, Invocation] = {}  # request id -> invocation
 
-    def abandon(self) -> None:
-        self._event.set()
+    def abandon(self) -> list[Invocation]:
+        """Abandon; the invocations begun and not completed (the caller closes them)."""
+        with self._lock:
+            self._event.set()
+            unfinished, self._unfinished = list(self._unfinished.values()), {}
+        return unfinished
 
     @property
     def abandoned(self) -> bool:
         return self._event.is_set()
+
+    def begun(self, invocation: Invocation) -> bool:
+        """Track a begun invocation; False if abandoned already (its caller closes it)."""
+        with self._lock:
+            if self._event.is_set():
+                return False
+            self._unfinished[invocation.request_id] = invocation
+            return True
+
+    def complete(self, invocation: Invocation, record: Callable[[], object]) -> bool:
+        """Run ``record`` (which completes ``invocation``) unless abandoned; whether it ran.
+
+        Under the lock, so an invocation is either completed or handed to :meth:`abandon`'s
+        caller, never both.
+        """
+        with self._lock:
+            if self._event.is_set():
+                return False
+            record()
+            self._unfinished.pop(invocation.request_id, None)
+            return True
 
 
 class GuardedClient:

@@ -7,6 +7,11 @@ loop only dispatches and waits. The loop keeps no state that the store does not 
 each round it asks the service what needs an invocation, which plain calls are owed and
 when the next timer is due, so changes made by another process (a callback completed
 with ``durable-mp callback``, a ``durable-mp stop``) are noticed within one poll.
+
+A drive owns what it drives: it takes the lease of the root before anything else and of
+each child before invoking it (a child another live runner owns is left to it), renews
+them on a thread of its own, and gives them up when it returns. Stopped by an exception
+(Ctrl-C), it abandons its invocations and records the unfinished ones as interrupted.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import contextlib
 import datetime
 import logging
 import threading
+import time
 from functools import partial
 from typing import TYPE_CHECKING
 
 from durable_mp.local.abandon import Abandonment
-from durable_mp.local.errors import ExecutionNotRunningError
+from durable_mp.local.errors import ExecutionNotRunningError, ExecutionOwnedError
+from durable_mp.local.owners import RENEW_SECONDS, Owner, describe, owned_error
 from durable_mp.local.records import FAILED, SUCCEEDED
 
 if TYPE_CHECKING:
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
     from durable_mp.local.invoke import PendingCall
     from durable_mp.local.records import ExecutionRecord
     from durable_mp.local.runner import LocalRunner
+    from durable_mp.local.service import LocalService
 
 logger = logging.getLogger(__name__)
 
@@ -39,28 +47,125 @@ Key = tuple[str, ...]  # ("invoke", arn) or ("call", arn, operation id)
 class Drive:
     """One ``drive`` call: what is in flight, and the loop that decides what runs next."""
 
-    def __init__(self, runner: LocalRunner, root: str) -> None:
+    def __init__(self, runner: LocalRunner, root: str, *, wait: bool = False) -> None:
         self._runner = runner
         self._service = runner.service
         self._root = root
+        self._wait = wait
         self._lock = threading.Lock()
         self._inflight: dict[Key, threading.Thread] = {}
         self._changed = threading.Event()
         self._failure: BaseException | None = None
         self._abandonment = Abandonment()
+        self._owner = Owner.of_this_process()
+        self._owned: set[str] = set()
+        self._others: set[str] = set()  # children another live runner drives
 
     def run(self, until: Callable[[ExecutionRecord], bool] | None) -> ExecutionRecord:
+        record = self._service.get_execution(self._root)
+        if record.is_terminal:
+            return record
+        ended = self._take_root()
+        if ended is not None:
+            return ended
+        renewal = Renewal(self, self._runner.lease_seconds)
         try:
             return self._loop(until)
-        except BaseException:
-            # Ctrl-C, a crash: what still runs must not write (as if this process died).
-            self._abandonment.abandon()
+        except BaseException as error:
+            # Ctrl-C, a crash: what still runs must not write (as if this process died),
+            # and what it had begun is recorded as interrupted, not failed.
+            self._interrupt(error)
             raise
+        finally:
+            renewal.stop()
+            self._release()
+
+    def _take_root(self) -> ExecutionRecord | None:
+        """Take the root's lease (waiting for a live owner with ``wait``); the record if
+        the execution ended while this drive waited."""
+        name = self._service.get_execution(self._root).name
+        while True:
+            holder = self._service.owner_of(self._root)
+            if holder is None:
+                holder = self._service.acquire_lease(
+                    self._root, self._owner, lease_seconds=self._runner.lease_seconds
+                )
+                if holder is None:
+                    self._owned.add(self._root)
+                    return None
+            if not self._wait:
+                raise owned_error(name, holder)
+            self._service.catch_up_listeners(self._root)
+            record = self._service.get_execution(self._root)
+            if record.is_terminal:
+                return record
+            time.sleep(POLL_SECONDS)
+
+    def _own(self, arn: str) -> bool:
+        """Whether this drive holds ``arn``'s lease (taking it if nobody live does)."""
+        if arn in self._owned:
+            return True
+        holder = self._service.owner_of(arn)
+        if holder is None:
+            holder = self._service.acquire_lease(
+                arn, self._owner, lease_seconds=self._runner.lease_seconds
+            )
+        if holder is None:
+            self._owned.add(arn)
+            self._others.discard(arn)
+            return True
+        if arn not in self._others:
+            self._others.add(arn)
+            logger.info(
+                "Execution %s is driven by %s; leaving it to that runner.", arn, describe(holder)
+            )
+        return False
+
+    def lost(self, arns: set[str]) -> None:
+        """The renewal found leases this drive no longer holds (another runner took them
+        after this process had stopped renewing): it must stop."""
+        first = sorted(arns)[0]
+        error = ExecutionOwnedError(
+            f"this runner lost execution {first} to another runner (its lease expired "
+            "while this process did not renew it); stopping",
+            self._service.owner_of(first),
+        )
+        with self._lock:
+            self._failure = self._failure or error
+        self._changed.set()
+
+    @property
+    def service(self) -> LocalService:
+        return self._service
+
+    @property
+    def owner(self) -> Owner:
+        return self._owner
+
+    @property
+    def owned(self) -> set[str]:
+        return set(self._owned)
+
+    def _interrupt(self, error: BaseException) -> None:
+        why = _why(error)
+        for invocation in self._abandonment.abandon():
+            try:
+                self._service.interrupt_invocation(invocation, why)
+            except Exception:  # the store may be what failed; the next runner recovers it
+                logger.debug(
+                    "could not record %s as interrupted", invocation.request_id, exc_info=True
+                )
+
+    def _release(self) -> None:
+        try:
+            self._service.release_leases(self._owner)
+        except Exception:  # expires on its own; the pid check frees it sooner
+            logger.debug("could not release the leases of %s", self._owner.owner_id, exc_info=True)
 
     def _loop(self, until: Callable[[ExecutionRecord], bool] | None) -> ExecutionRecord:
         tree = self._tree()
         for arn in tree:
-            self._service.recover_interrupted_invocation(arn)
+            self._own(arn)
         for arn in tree:
             self._service.catch_up_listeners(arn)
         while True:
@@ -102,6 +207,8 @@ class Drive:
         """Start what has work and is not running yet; whether anything started."""
         started = False
         for arn in tree:
+            if not self._own(arn):
+                continue
             if ("invoke", arn) not in self._inflight and self._service.has_work(arn):
                 self._start(("invoke", arn), partial(self._invoke, arn))
                 started = True
@@ -117,7 +224,7 @@ class Drive:
     def _invoke(self, arn: str) -> None:
         # It may end while the invocation is being opened (a timeout, a 5th failure).
         with contextlib.suppress(ExecutionNotRunningError):
-            self._runner.invoke_once(arn, abandonment=self._abandonment)
+            self._runner.invoke_once(arn, abandonment=self._abandonment, owner=self._owner)
 
     def _start(self, key: Key, work: Callable[[], object]) -> None:
         thread = threading.Thread(
@@ -144,7 +251,7 @@ class Drive:
         """Fast-forward: fire the next skippable timer of each idle execution now."""
         fired = False
         for arn in tree:
-            if ("invoke", arn) in self._inflight:
+            if ("invoke", arn) in self._inflight or arn not in self._owned:
                 continue
             if self._service.skip_ahead(arn):
                 fired = True
@@ -204,3 +311,37 @@ class Drive:
 
 def pending_key(call: PendingCall) -> Key:
     return ("call", call.arn, call.operation_id)
+
+
+class Renewal:
+    """Renews a drive's leases every :data:`RENEW_SECONDS`, on a thread of its own."""
+
+    def __init__(self, drive: Drive, lease_seconds: float) -> None:
+        self._drive = drive
+        self._seconds = lease_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="durable-mp-lease", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+
+    def _renew(self) -> None:
+        drive, service = self._drive, self._drive.service
+        while not self._stopped.wait(min(RENEW_SECONDS, self._seconds / 4)):
+            try:
+                held = service.renew_leases(drive.owner, lease_seconds=self._seconds)
+            except Exception:  # a busy or failing store: try again; the lease has slack
+                logger.warning("could not renew the execution leases", exc_info=True)
+                continue
+            lost = drive.owned - held
+            if lost:
+                drive.lost(lost)
+                return
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return str(error) or "SIGINT"
+    return f"{type(error).__name__}: {error}"

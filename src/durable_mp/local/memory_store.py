@@ -34,6 +34,7 @@ from durable_mp.local.store import (
     ExecutionRow,
     InvocationRow,
     InvokeRow,
+    LeaseRow,
     StoreClosedError,
     StoredOperation,
     reply_json,
@@ -113,6 +114,7 @@ class _Tables:
         self.open_invocations: dict[str, dict[str, InvocationRow]] = {}  # arn -> request id
         self.tokens: dict[str, dict[int, tuple[str, int]]] = {}  # arn -> seq -> (req, version)
         self.replies: dict[str, CheckpointReply] = {}
+        self.leases: dict[str, LeaseRow] = {}
 
 
 def _put(mapping: dict[Any, Any], key: Any, value: Any, undo: Undo) -> None:
@@ -330,8 +332,10 @@ class MemoryTx:
         if table is None:
             return []
         return table.in_order(
-            lambda row: (row.timeout_ts is not None and row.timeout_ts <= until_ts)
-            or (row.heartbeat_ts is not None and row.heartbeat_ts <= until_ts)
+            lambda row: (
+                (row.timeout_ts is not None and row.timeout_ts <= until_ts)
+                or (row.heartbeat_ts is not None and row.heartbeat_ts <= until_ts)
+            )
         )
 
     def earliest_callback_due(self, arn: str) -> float | None:
@@ -428,6 +432,24 @@ class MemoryTx:
         ):
             return None
         return CheckpointOutput.from_dict(_through_json(reply_json(stored.output)))
+
+    # leases -----------------------------------------------------------------------
+
+    def lease(self, arn: str) -> LeaseRow | None:
+        return self._t.leases.get(arn)
+
+    def put_lease(self, row: LeaseRow) -> None:
+        _put(self._t.leases, row.arn, row, self._undo)
+
+    def leases(self, owner_id: str | None = None) -> list[LeaseRow]:
+        return sorted(
+            (row for row in self._t.leases.values() if owner_id in (None, row.owner_id)),
+            key=lambda row: row.arn,
+        )
+
+    def delete_lease(self, arn: str) -> None:
+        if arn in self._t.leases:
+            _remove(self._t.leases, arn, self._undo)
 
 
 def _remove(mapping: dict[Any, Any], key: Any, undo: Undo) -> None:

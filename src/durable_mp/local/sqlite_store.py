@@ -32,6 +32,7 @@ from durable_mp.local.store import (
     ExecutionRow,
     InvocationRow,
     InvokeRow,
+    LeaseRow,
     OperationKey,
     StoreClosedError,
     StoredOperation,
@@ -123,6 +124,19 @@ CREATE TABLE IF NOT EXISTS chained_invokes (
     PRIMARY KEY (arn, op_id)
 );
 CREATE INDEX IF NOT EXISTS chained_invokes_by_child ON chained_invokes (child_arn);
+CREATE TABLE IF NOT EXISTS leases (
+    arn TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    pid_namespace TEXT NOT NULL,
+    process_start REAL NOT NULL,
+    acquired_ts REAL NOT NULL,
+    renewed_ts REAL NOT NULL,
+    expires_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_by_owner ON leases (owner_id);
 CREATE TABLE IF NOT EXISTS checkpoint_replies (
     arn TEXT PRIMARY KEY,
     client_token TEXT NOT NULL,
@@ -148,6 +162,7 @@ _PUT_OPERATION = (
     " body = excluded.body"
 )
 _INVOKE_COLUMNS = ", ".join(f.name for f in fields(InvokeRow))
+_LEASE_COLUMNS = ", ".join(f.name for f in fields(LeaseRow))
 
 
 class _DecodedOperations:
@@ -510,6 +525,35 @@ class SqliteTx:
             (arn, client_token, inbound_token),
         ).fetchone()
         return None if values is None else CheckpointOutput.from_dict(json.loads(values[0]))
+
+
+    # leases -----------------------------------------------------------------------
+
+    def lease(self, arn: str) -> LeaseRow | None:
+        values = self._db.execute(
+            f"SELECT {_LEASE_COLUMNS} FROM leases WHERE arn = ?", (arn,)
+        ).fetchone()
+        return None if values is None else LeaseRow(*values)
+
+    def put_lease(self, row: LeaseRow) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO leases ({_LEASE_COLUMNS})"
+            f" VALUES ({', '.join('?' for _ in fields(LeaseRow))})",
+            tuple(getattr(row, f.name) for f in fields(LeaseRow)),
+        )
+
+    def leases(self, owner_id: str | None = None) -> list[LeaseRow]:
+        if owner_id is None:
+            cursor = self._db.execute(f"SELECT {_LEASE_COLUMNS} FROM leases ORDER BY arn")
+        else:
+            cursor = self._db.execute(
+                f"SELECT {_LEASE_COLUMNS} FROM leases WHERE owner_id = ? ORDER BY arn",
+                (owner_id,),
+            )
+        return [LeaseRow(*values) for values in cursor.fetchall()]
+
+    def delete_lease(self, arn: str) -> None:
+        self._db.execute("DELETE FROM leases WHERE arn = ?", (arn,))
 
 
 class SqliteStore:

@@ -133,6 +133,27 @@ class InvokeRow:
 
 
 @dataclass(frozen=True)
+class LeaseRow:
+    """Who drives the execution ``arn`` (see :mod:`durable_mp.local.owners`).
+
+    The owner renews ``expires_ts`` while it lives; ``pid``, ``host``, ``boot_id``,
+    ``pid_namespace`` and ``process_start`` let another process on the same machine see
+    at once that the owner has died.
+    """
+
+    arn: str
+    owner_id: str
+    pid: int
+    host: str
+    boot_id: str
+    pid_namespace: str
+    process_start: float
+    acquired_ts: float
+    renewed_ts: float
+    expires_ts: float
+
+
+@dataclass(frozen=True)
 class CheckpointReply:
     """The last checkpoint response of an execution, kept for ClientToken idempotency."""
 
@@ -269,6 +290,19 @@ class Tx(Protocol):
 
     def reply(self, arn: str, client_token: str, inbound_token: str) -> CheckpointOutput | None:
         """The last checkpoint response, if it answered these tokens (else None)."""
+
+
+    # leases -----------------------------------------------------------------------
+
+    def lease(self, arn: str) -> LeaseRow | None: ...
+
+    def put_lease(self, row: LeaseRow) -> None:
+        """Insert or replace the lease of ``row.arn``."""
+
+    def leases(self, owner_id: str | None = None) -> list[LeaseRow]:
+        """Every lease (or those of one owner), by ARN."""
+
+    def delete_lease(self, arn: str) -> None: ...
 
 
 class Store(Protocol):
