@@ -17,7 +17,7 @@ from local_helpers import (
 )
 
 from durable_mp.lambda_service import ErrorObject, OperationUpdate
-from durable_mp.local import ExecutionNotRunningError, LocalRunner, LocalService
+from durable_mp.local import LocalRunner, LocalService
 
 if TYPE_CHECKING:
     from pathlib import Path

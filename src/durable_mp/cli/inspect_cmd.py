@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     import argparse
 
     from durable_mp.local import LocalService
+    from durable_mp.local.store import LeaseRow
 
 
 def add_parsers(commands: Any) -> None:
@@ -72,8 +74,11 @@ def show_history(args: argparse.Namespace) -> int:
 
 
 def list_executions(args: argparse.Namespace) -> int:
+    from durable_mp.local.owners import describe
+
     service = open_existing_store(args.store)
     records = service.list_executions()
+    owners = service.execution_owners()
     if args.json:
         print(
             json.dumps(
@@ -85,6 +90,7 @@ def list_executions(args: argparse.Namespace) -> int:
                         "DurableExecutionArn": r.arn,
                         "StartTimestamp": _iso(r.start_timestamp),
                         "EndTimestamp": _iso(r.end_timestamp),
+                        "Owner": _owner_json(owners.get(r.arn)),
                     }
                     for r in records
                 ],
@@ -98,8 +104,21 @@ def list_executions(args: argparse.Namespace) -> int:
     width = max(len(r.name) for r in records)
     for r in records:
         started = _iso(r.start_timestamp) or ""
-        print(f"{r.name:<{width}}  {r.status:<9}  {r.function_name}  {started}")
+        line = f"{r.name:<{width}}  {r.status:<9}  {r.function_name}  {started}"
+        owner = owners.get(r.arn)
+        if owner is not None:
+            line += f"  run by {describe(owner)}"
+        elif r.status == "RUNNING":
+            line += "  (nobody runs it: run its command again to resume)"
+        print(line)
     return EXIT_SUCCEEDED
+
+
+def _owner_json(lease: LeaseRow | None) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    since = datetime.datetime.fromtimestamp(lease.acquired_ts, datetime.UTC)
+    return {"Pid": lease.pid, "Host": lease.host, "Since": since.isoformat()}
 
 
 def _iso(value: Any) -> str | None:

@@ -9,21 +9,32 @@ another terminal; ``--function NAME=TARGET`` makes NAME a target of ``ctx.invoke
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.cli.common import EXIT_FAILED, EXIT_SUCCEEDED, UsageError
+from durable_mp.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_SUCCEEDED,
+    EXIT_TERMINATED,
+    UsageError,
+)
 from durable_mp.cli.progress import OperationFormatter, Progress, ProgressLogHandler
 from durable_mp.config import STEP_EXECUTORS
 from durable_mp.targets import TargetError, load_target
 
 if TYPE_CHECKING:
-    from durable_mp.local import ExecutionRecord, LocalService
+    from collections.abc import Callable, Iterator
+    from types import FrameType
+
+    from durable_mp.local import ExecutionRecord, LocalRunner, LocalService
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -86,6 +97,12 @@ def add_parser(commands: Any) -> None:
         help="DEBUG also shows active-context hand-offs (default: INFO)",
     )
     parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another durable-mp run drives the execution, wait for it to finish and "
+        "report the outcome (or take over if it dies) instead of exiting with status 2",
+    )
+    parser.add_argument(
         "--fast-forward",
         action="store_true",
         help="fire waits and retry timers at once instead of sleeping (testing)",
@@ -102,7 +119,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from durable_mp.local import LocalRunner
+    from durable_mp.local import ExecutionOwnedError, LocalRunner
 
     input_payload = _read_input(args)
     try:
@@ -133,30 +150,35 @@ def run(args: argparse.Namespace) -> int:
                 progress.write_line(progress.callback_hint(label, details.get("CallbackId", "")))
 
         service.add_listener(show)
-        existing = service.find_execution(name) if name else None
-        if existing is not None:
-            _check_same_execution(existing, function_name, input_payload, args)
-            arn = existing.arn
-            if existing.status == "RUNNING":
-                progress.write_line(f"resuming execution {existing.name} from {args.store}")
-                _show_waiting_callbacks(service, arn, progress)
-        else:
-            arn = runner.start(function_name, input_payload, name=name)
+        arn, on_owned = _start_or_resume(
+            service,
+            runner,
+            name=name,
+            function_name=function_name,
+            input_payload=input_payload,
+            args=args,
+            progress=progress,
+        )
         main_arn.append(arn)
         record = service.get_execution(arn)
         if record.status == "RUNNING":
             try:
-                record = runner.drive(arn)
-            except KeyboardInterrupt:
+                with _sigterm_as_interrupt():
+                    record = runner.drive(arn, wait=args.wait, on_owned=on_owned)
+            except ExecutionOwnedError as owned:
+                raise UsageError(_owned_message(str(owned), record.name, args)) from None
+            except KeyboardInterrupt as interrupt:
                 _quiet_exit()
                 progress.close()
+                how = str(interrupt) or "SIGINT"
                 hint = (
-                    "run the same command again to resume"
+                    "the invocation in flight is recorded as interrupted; run the same "
+                    "command again to resume"
                     if args.store
                     else "the execution was in memory; use --store to make runs resumable"
                 )
-                print(f"durable-mp run: interrupted; {hint}", file=sys.stderr)
-                return 130
+                print(f"durable-mp run: interrupted ({how}); {hint}", file=sys.stderr)
+                return EXIT_TERMINATED if how == "SIGTERM" else EXIT_INTERRUPTED
         else:
             progress.write_line(
                 f"execution {record.name} already {record.status} in {args.store}; showing its "
@@ -166,6 +188,81 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     _quiet_exit()
     return _report(record, args)
+
+
+def _start_or_resume(
+    service: LocalService,
+    runner: LocalRunner,
+    *,
+    name: str | None,
+    function_name: str,
+    input_payload: str | None,
+    args: argparse.Namespace,
+    progress: Progress,
+) -> tuple[str, Callable[[], None]]:
+    """The ARN of the execution this run drives (the existing one of that name, checked
+    to be the same function and input, or a new one), and what to say once it is ours."""
+    from durable_mp.local import ExecutionNameConflictError
+    from durable_mp.local.owners import describe
+
+    existing = service.find_execution(name) if name else None
+    if existing is None:
+        try:
+            return runner.start(function_name, input_payload, name=name), lambda: None
+        except ExecutionNameConflictError:  # another run started it a moment ago
+            existing = service.find_execution(name or "")
+            if existing is None:
+                raise
+    _check_same_execution(existing, function_name, input_payload, args)
+    arn, shown = existing.arn, existing.name
+    waited = False
+    owner = service.owner_of(arn) if existing.status == "RUNNING" else None
+    if owner is not None:
+        if not args.wait:
+            message = f"execution {shown} is being run by {describe(owner)}"
+            raise UsageError(_owned_message(message, shown, args))
+        waited = True
+        progress.write_line(
+            f"execution {shown} is being run by {describe(owner)}; waiting for it to finish "
+            "(or to take over if it stops)"
+        )
+
+    def owned() -> None:
+        if waited:
+            progress.write_line(f"the runner of execution {shown} stopped; taking it over")
+        else:
+            progress.write_line(f"resuming execution {shown} from {args.store}")
+        _show_waiting_callbacks(service, arn, progress)
+
+    return arn, owned
+
+
+def _owned_message(message: str, name: str, args: argparse.Namespace) -> str:
+    """One line: who runs it, and what to do."""
+    first = message.partition(";")[0]
+    return (
+        f"{first}; add --wait to wait for it to finish, or stop it with "
+        f"durable-mp stop {name} --store {args.store}"
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does: the invocation in flight is recorded as
+    interrupted and the run exits (143) instead of dying where it stands."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _quiet_exit() -> None:

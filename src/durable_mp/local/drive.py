@@ -47,11 +47,19 @@ Key = tuple[str, ...]  # ("invoke", arn) or ("call", arn, operation id)
 class Drive:
     """One ``drive`` call: what is in flight, and the loop that decides what runs next."""
 
-    def __init__(self, runner: LocalRunner, root: str, *, wait: bool = False) -> None:
+    def __init__(
+        self,
+        runner: LocalRunner,
+        root: str,
+        *,
+        wait: bool = False,
+        on_owned: Callable[[], object] | None = None,
+    ) -> None:
         self._runner = runner
         self._service = runner.service
         self._root = root
         self._wait = wait
+        self._on_owned = on_owned
         self._lock = threading.Lock()
         self._inflight: dict[Key, threading.Thread] = {}
         self._changed = threading.Event()
@@ -68,8 +76,10 @@ class Drive:
         ended = self._take_root()
         if ended is not None:
             return ended
-        renewal = Renewal(self, self._runner.lease_seconds)
+        renewal = Renewal(self, self._runner.lease_seconds).start()
         try:
+            if self._on_owned is not None:
+                self._on_owned()
             return self._loop(until)
         except BaseException as error:
             # Ctrl-C, a crash: what still runs must not write (as if this process died),
@@ -91,8 +101,13 @@ class Drive:
                     self._root, self._owner, lease_seconds=self._runner.lease_seconds
                 )
                 if holder is None:
-                    self._owned.add(self._root)
-                    return None
+                    with self._lock:
+                        self._owned.add(self._root)
+                    record = self._service.get_execution(self._root)
+                    if not record.is_terminal:
+                        return None
+                    self._release()  # its owner finished it just now
+                    return record
             if not self._wait:
                 raise owned_error(name, holder)
             self._service.catch_up_listeners(self._root)
@@ -111,7 +126,8 @@ class Drive:
                 arn, self._owner, lease_seconds=self._runner.lease_seconds
             )
         if holder is None:
-            self._owned.add(arn)
+            with self._lock:
+                self._owned.add(arn)
             self._others.discard(arn)
             return True
         if arn not in self._others:
@@ -144,7 +160,8 @@ class Drive:
 
     @property
     def owned(self) -> set[str]:
-        return set(self._owned)
+        with self._lock:
+            return set(self._owned)
 
     def _interrupt(self, error: BaseException) -> None:
         why = _why(error)
@@ -321,24 +338,33 @@ class Renewal:
         self._seconds = lease_seconds
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="durable-mp-lease", daemon=True)
+
+    def start(self) -> Renewal:
         self._thread.start()
+        return self
 
     def stop(self) -> None:
         self._stopped.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def renew_once(self) -> bool:
+        """Renew; False once a lease turns out lost (the drive is told)."""
+        drive = self._drive
+        expected = drive.owned  # read first: each entered it after its lease was stored
+        held = drive.service.renew_leases(drive.owner, lease_seconds=self._seconds)
+        lost = expected - held
+        if lost:
+            drive.lost(lost)
+        return not lost
 
     def _renew(self) -> None:
-        drive, service = self._drive, self._drive.service
         while not self._stopped.wait(min(RENEW_SECONDS, self._seconds / 4)):
             try:
-                held = service.renew_leases(drive.owner, lease_seconds=self._seconds)
+                if not self.renew_once():
+                    return
             except Exception:  # a busy or failing store: try again; the lease has slack
                 logger.warning("could not renew the execution leases", exc_info=True)
-                continue
-            lost = drive.owned - held
-            if lost:
-                drive.lost(lost)
-                return
 
 
 def _why(error: BaseException) -> str:

@@ -129,6 +129,7 @@ class LocalRunner:
         *,
         until: Callable[[ExecutionRecord], bool] | None = None,
         wait: bool = False,
+        on_owned: Callable[[], object] | None = None,
     ) -> ExecutionRecord:
         """Invoke while there is work, wait for the next timer otherwise, until the end.
 
@@ -136,9 +137,11 @@ class LocalRunner:
         while it drives (renewed every second) and gives it up when it returns. If
         another live runner holds it, this raises :class:`ExecutionOwnedError`; with
         ``wait`` it waits instead, returns the record once the execution has ended, or
-        takes over if that runner dies. Taking over from a runner that died records its
-        unfinished invocation as interrupted, not failed. If this drive is interrupted
-        (Ctrl-C) its own unfinished invocations are recorded so, and it re-raises.
+        takes over if that runner dies; ``on_owned`` is called once this drive holds the
+        lease, before it invokes anything. Taking over from a runner that died records
+        its unfinished invocation as interrupted, not failed. If this drive is
+        interrupted (Ctrl-C) its own unfinished invocations are recorded so, and it
+        re-raises.
 
         The child executions of chained invokes run alongside, each invocation on its
         own thread. While nothing is due the store is polled, so a callback completed or
@@ -146,7 +149,7 @@ class LocalRunner:
         ``until`` stops early once it returns True for the current record (after the
         invocations in flight have finished).
         """
-        return Drive(self, arn, wait=wait).run(until)
+        return Drive(self, arn, wait=wait, on_owned=on_owned).run(until)
 
     def invoke_once(
         self, arn: str, *, abandonment: Abandonment | None = None, owner: Owner | None = None
