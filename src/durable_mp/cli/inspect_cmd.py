@@ -38,15 +38,20 @@ def add_parsers(commands: Any) -> None:
     listing.set_defaults(handler=list_executions)
 
 
-def open_existing_store(store: str) -> LocalService:
+def open_existing_store(store: str, *, read_only: bool = False) -> LocalService:
+    """The store a run made; ``read_only`` never writes to it (and never waits for a
+    writer), so it works on a read-only mount or another user's file."""
     from durable_mp.local import LocalService
+    from durable_mp.local.store import NotAStoreError
 
     if not Path(store).is_file():
         raise UsageError(
             f"--store {store}: no such store file (it is created by durable-mp run --store)"
         )
     try:
-        return LocalService(store)
+        return LocalService(store, read_only=read_only)
+    except NotAStoreError as error:
+        raise UsageError(f"{error}; it was left as it was") from None
     except Exception as error:
         raise UsageError(
             f"--store {store} cannot be opened as a durable-mp store: {error}"
@@ -56,7 +61,7 @@ def open_existing_store(store: str) -> LocalService:
 def show_history(args: argparse.Namespace) -> int:
     from durable_mp.local import history_to_json
 
-    service = open_existing_store(args.store)
+    service = open_existing_store(args.store, read_only=True)
     record = service.find_execution(args.name)
     if record is None:
         known = ", ".join(r.name for r in service.list_executions()[-5:]) or "none"
@@ -76,7 +81,7 @@ def show_history(args: argparse.Namespace) -> int:
 def list_executions(args: argparse.Namespace) -> int:
     from durable_mp.local.owners import describe
 
-    service = open_existing_store(args.store)
+    service = open_existing_store(args.store, read_only=True)
     records = service.list_executions()
     owners = service.execution_owners()
     if args.json:

@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from durable_mp.__about__ import __version__
-from durable_mp.cli.common import EXIT_USAGE, UsageError
+from durable_mp.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,6 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"durable-mp {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as error:
+        from durable_mp.local.store import StoreError
+
+        if not isinstance(error, StoreError):
+            raise
+        print(f"durable-mp {args.command}: {error}", file=sys.stderr)  # disk full, ...
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"durable-mp {args.command}: interrupted", file=sys.stderr)
         return 130

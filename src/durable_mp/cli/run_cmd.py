@@ -120,6 +120,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from durable_mp.local import ExecutionOwnedError, LocalRunner
+    from durable_mp.local.store import StoreError
 
     input_payload = _read_input(args)
     try:
@@ -167,6 +168,16 @@ def run(args: argparse.Namespace) -> int:
                     record = runner.drive(arn, wait=args.wait, on_owned=on_owned)
             except ExecutionOwnedError as owned:
                 raise UsageError(_owned_message(str(owned), record.name, args)) from None
+            except StoreError as failed:
+                _quiet_exit()
+                progress.close()
+                print(
+                    f"durable-mp run: {failed}; the execution is intact (nothing it completed "
+                    "is lost): fix that (e.g. free disk space) and run the same command "
+                    "again to resume",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
             except KeyboardInterrupt as interrupt:
                 _quiet_exit()
                 progress.close()
@@ -337,6 +348,7 @@ def _read_input(args: argparse.Namespace) -> str | None:
 
 def _open_service(store: str | None) -> LocalService:
     from durable_mp.local import LocalService
+    from durable_mp.local.store import NotAStoreError
 
     if store is None:
         return LocalService()
@@ -349,6 +361,8 @@ def _open_service(store: str | None) -> LocalService:
         raise UsageError(f"--store {store}: directory {path.parent} does not exist")
     try:
         return LocalService(path)
+    except NotAStoreError as error:
+        raise UsageError(f"{error}; it was left as it was (use another --store path)") from None
     except Exception as error:
         raise UsageError(
             f"--store {store} cannot be opened as a durable-mp store: {error}"

@@ -15,7 +15,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from durable_mp.exceptions import CheckpointError, GetExecutionStateError
-from durable_mp.local.errors import api_error
+from durable_mp.local.errors import ApiError, api_error
+from durable_mp.local.store import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -39,6 +40,18 @@ class Abandonment:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._unfinished: dict[str, Invocation] = {}  # request id -> invocation
+        self._failure: StoreError | None = None
+
+    def fail(self, error: StoreError) -> None:
+        """The store failed under an invocation: every invocation stops writing, and the
+        drive stops with ``error`` (see :attr:`failure`)."""
+        with self._lock:
+            self._failure = self._failure or error
+            self._event.set()
+
+    @property
+    def failure(self) -> StoreError | None:
+        return self._failure
 
     def abandon(self) -> list[Invocation]:
         """Abandon; the invocations begun and not completed (the caller closes them)."""
@@ -74,7 +87,8 @@ class Abandonment:
 
 
 class GuardedClient:
-    """A service client that refuses every call once ``abandonment`` is set."""
+    """A service client that refuses every call once ``abandonment`` is set, and sets it
+    when the store fails (the SDK then ends the invocation without writing its end)."""
 
     def __init__(self, client: DurableServiceClient, abandonment: Abandonment) -> None:
         self._client = client
@@ -87,11 +101,13 @@ class GuardedClient:
         updates: Sequence[OperationUpdate],
         client_token: str | None,
     ) -> CheckpointOutput:
-        if self._abandonment.abandoned:
-            raise api_error(CheckpointError, _GONE, code=_SERVICE_EXCEPTION, status=503)
-        return self._client.checkpoint(
-            durable_execution_arn, checkpoint_token, updates, client_token
-        )
+        self._refuse_if_abandoned(CheckpointError)
+        try:
+            return self._client.checkpoint(
+                durable_execution_arn, checkpoint_token, updates, client_token
+            )
+        except StoreError as error:
+            raise self._store_failed(CheckpointError, error) from error
 
     def get_execution_state(
         self,
@@ -100,8 +116,18 @@ class GuardedClient:
         next_marker: str,
         max_items: int = 1000,
     ) -> StateOutput:
+        self._refuse_if_abandoned(GetExecutionStateError)
+        try:
+            return self._client.get_execution_state(
+                durable_execution_arn, checkpoint_token, next_marker, max_items
+            )
+        except StoreError as error:
+            raise self._store_failed(GetExecutionStateError, error) from error
+
+    def _refuse_if_abandoned(self, kind: type[ApiError]) -> None:
         if self._abandonment.abandoned:
-            raise api_error(GetExecutionStateError, _GONE, code=_SERVICE_EXCEPTION, status=503)
-        return self._client.get_execution_state(
-            durable_execution_arn, checkpoint_token, next_marker, max_items
-        )
+            raise api_error(kind, _GONE, code=_SERVICE_EXCEPTION, status=503)
+
+    def _store_failed(self, kind: type[ApiError], error: StoreError) -> ApiError:
+        self._abandonment.fail(error)
+        return api_error(kind, f"{_GONE} ({error})", code=_SERVICE_EXCEPTION, status=503)

@@ -334,7 +334,7 @@ class Drive:
 
     def _raise_failure(self) -> None:
         with self._lock:
-            failure, self._failure = self._failure, None
+            failure, self._failure = self._failure or self._abandonment.failure, None
         if failure is not None:
             raise failure
 
@@ -376,8 +376,8 @@ class Renewal:
             try:
                 if not self.renew_once():
                     return
-            except Exception:  # a busy or failing store: try again; the lease has slack
-                logger.warning("could not renew the execution leases", exc_info=True)
+            except Exception as error:  # a busy or failing store: try again (it has slack)
+                logger.warning("Could not renew the execution leases: %s", error)
 
 
 def _why(error: BaseException) -> str:

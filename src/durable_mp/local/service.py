@@ -79,7 +79,11 @@ MAX_STOP_ERROR_BYTES = 1_048_576  # StopDurableExecution's Error, as the API bou
 class LocalService:
     """The embedded durable execution service.
 
-    ``path`` is the SQLite file (created 0600), or None for an in-memory store.
+    ``path`` is the SQLite file (created 0600), or None for an in-memory store;
+    ``read_only`` opens an existing file for reading only (it never writes to it, and
+    its changes raise :class:`~durable_mp.local.store.StoreReadOnlyError`). A file that
+    is not a durable-mp store raises :class:`~durable_mp.local.store.NotAStoreError`
+    and is left untouched.
     ``page_size`` bounds every page of operations it returns (the invocation's first
     page, a checkpoint's ``NewExecutionState``, ``GetDurableExecutionState``).
     ``invocation_retry_delay`` is the backoff before a failed invocation is retried.
@@ -94,12 +98,15 @@ class LocalService:
         account_id: str = "000000000000",
         invocation_retry_delay: float = 5.0,
         clock: Clock | None = None,
+        read_only: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         # No file: nothing to keep across a crash and nobody else can open the store, so
         # it is kept as Python objects (same tables, same answers, still transactional).
-        self._store: Store = MemoryStore() if path is None else SqliteStore(path)
+        self._store: Store = (
+            MemoryStore() if path is None else SqliteStore(path, read_only=read_only)
+        )
         self._page_size = page_size
         self.region = region
         self.account_id = account_id

@@ -3,9 +3,9 @@
 Durability is the point of this module. The database runs in WAL mode with
 ``synchronous=FULL`` and every service call that changes state is one transaction, so a
 process killed at any instant (SIGKILL included) loses no acknowledged checkpoint and
-never leaves half of a batch behind. Store files hold users' payloads, so they are
-created readable by their owner only; SQLite gives the ``-wal`` and ``-shm`` files the
-database file's mode.
+never leaves half of a batch behind; a transaction the storage fails (disk full) is
+rolled back whole. Opening the file (refusing what is not a store, keeping it private,
+migrating its schema) is :mod:`durable_mp.local.store_file`'s job.
 
 One connection serves every thread (the SDK's checkpoint thread, the runner, readers of
 the CLI) behind a re-entrant lock; other processes may open the same file. Nothing is
@@ -19,11 +19,12 @@ import operator
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.lambda_service import CheckpointOutput, Operation
+from durable_mp.local import store_file
 from durable_mp.local.store import (
     MEMORY,
     CallbackRow,
@@ -36,115 +37,13 @@ from durable_mp.local.store import (
     OperationKey,
     StoreClosedError,
     StoredOperation,
+    StoreIOError,
+    StoreReadOnlyError,
     reply_json,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-_SCHEMA_VERSION = 1
-_BUSY_TIMEOUT_MS = 30_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS executions (
-    arn TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    function_name TEXT NOT NULL,
-    execution_op_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    input_payload TEXT,
-    result TEXT,
-    error TEXT,
-    start_ts REAL NOT NULL,
-    end_ts REAL,
-    timeout_s INTEGER NOT NULL,
-    invocation_count INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    op_count INTEGER NOT NULL,
-    event_count INTEGER NOT NULL,
-    token_seq INTEGER NOT NULL,
-    seen_version INTEGER NOT NULL,
-    begin_version INTEGER NOT NULL,
-    failed_attempts INTEGER NOT NULL,
-    retry_at REAL,
-    closing INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS operations (
-    arn TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    op_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    due_ts REAL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (arn, op_id)
-);
-CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position);
-CREATE INDEX IF NOT EXISTS operations_by_due ON operations (arn, due_ts);
-CREATE INDEX IF NOT EXISTS operations_by_version ON operations (arn, version);
-CREATE TABLE IF NOT EXISTS events (
-    arn TEXT NOT NULL,
-    event_id INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (arn, event_id)
-);
-CREATE TABLE IF NOT EXISTS invocations (
-    arn TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    started_ts REAL NOT NULL,
-    ended_ts REAL,
-    error TEXT,
-    PRIMARY KEY (arn, request_id)
-);
-CREATE INDEX IF NOT EXISTS open_invocations ON invocations (arn, ended_ts);
-CREATE TABLE IF NOT EXISTS tokens (
-    arn TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    request_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (arn, seq)
-);
-CREATE TABLE IF NOT EXISTS callbacks (
-    callback_id TEXT PRIMARY KEY,
-    arn TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    timeout_ts REAL,
-    heartbeat_s INTEGER NOT NULL,
-    heartbeat_ts REAL
-);
-CREATE INDEX IF NOT EXISTS callbacks_by_execution ON callbacks (arn);
-CREATE TABLE IF NOT EXISTS chained_invokes (
-    arn TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    function_name TEXT NOT NULL,
-    child_arn TEXT,
-    payload TEXT,
-    tenant_id TEXT,
-    PRIMARY KEY (arn, op_id)
-);
-CREATE INDEX IF NOT EXISTS chained_invokes_by_child ON chained_invokes (child_arn);
-CREATE TABLE IF NOT EXISTS leases (
-    arn TEXT PRIMARY KEY,
-    owner_id TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    host TEXT NOT NULL,
-    boot_id TEXT NOT NULL,
-    pid_namespace TEXT NOT NULL,
-    process_start REAL NOT NULL,
-    acquired_ts REAL NOT NULL,
-    renewed_ts REAL NOT NULL,
-    expires_ts REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS leases_by_owner ON leases (owner_id);
-CREATE TABLE IF NOT EXISTS checkpoint_replies (
-    arn TEXT PRIMARY KEY,
-    client_token TEXT NOT NULL,
-    inbound_token TEXT NOT NULL,
-    reply TEXT NOT NULL
-);
-"""
-
 
 _EXECUTION_COLUMNS = tuple(f.name for f in fields(ExecutionRow))
 _execution_values = operator.attrgetter(*_EXECUTION_COLUMNS)  # row -> tuple, in column order
@@ -557,27 +456,26 @@ class SqliteTx:
 
 
 class SqliteStore:
-    """The SQLite database behind a :class:`~durable_mp.local.service.LocalService`."""
+    """The SQLite database behind a :class:`~durable_mp.local.service.LocalService`.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    ``read_only`` opens an existing store without ever writing to it (see
+    :mod:`durable_mp.local.store_file`); its write transactions raise
+    :class:`StoreReadOnlyError`.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False
+    ) -> None:
         self.path = MEMORY if path is None else os.fspath(path)
-        if self.path != MEMORY:
-            _create_private_file(self.path)
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._tx: SqliteTx | None = None  # the open transaction (nested levels join it)
         self._decoded = _DecodedOperations()
         self._closed = False
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        with self.transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        if self.path == MEMORY:
+            self._db = store_file.connect_memory()
+        else:
+            self._db = store_file.connect(self.path, read_only=read_only)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[SqliteTx]:
@@ -585,7 +483,9 @@ class SqliteStore:
 
         Re-entrant on the same thread; only the outermost level commits. A write
         transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``), so the
-        state it reads is the state it writes over, even across processes.
+        state it reads is the state it writes over, even across processes. A failure of
+        the storage itself (disk full, I/O error) rolls it back and raises
+        :class:`StoreIOError`.
         """
         with self._lock:
             if self._tx is not None:
@@ -593,18 +493,34 @@ class SqliteStore:
                 return
             if self._closed:
                 raise StoreClosedError(f"the store {self.path} was closed")
-            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write and self.read_only:
+                raise StoreReadOnlyError(f"the store {self.path} was opened read-only")
+            with self._storage_errors():
+                self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             tx = self._tx = SqliteTx(self._db, self._decoded)
             try:
-                yield tx
-                tx.flush()
+                with self._storage_errors():
+                    yield tx
+                    tx.flush()
+                    self._db.execute("COMMIT")
             except BaseException:
                 self._tx = None
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
             self._tx = None
-            self._db.execute("COMMIT")
             tx.committed()
+
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """SQLite's errors of the storage (not of our statements) as :class:`StoreIOError`."""
+        try:
+            yield
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.Error as error:
+            raise StoreIOError(f"the store {self.path} cannot be used ({error})") from error
 
     def close(self) -> None:
         with self._lock:
@@ -619,13 +535,3 @@ def _unique(what: str) -> Iterator[None]:
         yield
     except sqlite3.IntegrityError as error:
         raise DuplicateKeyError(f"{what} exists already ({error})") from None
-
-
-def _create_private_file(path: str) -> None:
-    """Create the database file with mode 0600 before SQLite opens it.
-
-    SQLite copies the database file's mode onto its ``-wal`` and ``-shm`` files, so the
-    whole store stays private to its owner.
-    """
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(descriptor)

@@ -18,7 +18,8 @@ What both guarantee (``tests/local`` runs every service test on each):
   position), callbacks by when they were last put, executions by when they were inserted;
 - inserting an execution, an invocation or a history event whose key exists raises
   :class:`DuplicateKeyError`; any call after :meth:`Store.close` raises
-  :class:`StoreClosedError`.
+  :class:`StoreClosedError`; a transaction the storage fails raises :class:`StoreIOError`
+  (rolled back).
 """
 
 from __future__ import annotations
@@ -42,6 +43,25 @@ class DuplicateKeyError(Exception):
 
 class StoreClosedError(Exception):
     """The store was closed; open it again to use it."""
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says why and what to do."""
+
+
+class NotAStoreError(StoreError):
+    """The file is not a durable-mp store (or one of a newer version); nothing was written."""
+
+
+class StoreIOError(StoreError):
+    """Reading or writing the store failed (disk full, an I/O error, locked too long).
+
+    The transaction that failed was rolled back: what was committed before is intact.
+    """
+
+
+class StoreReadOnlyError(StoreError):
+    """A change was asked of a store opened read-only."""
 
 
 @dataclass
