@@ -139,3 +139,47 @@ def test_identical_command_without_name_reuses_the_derived_name(job, tmp_path):
     assert "already SUCCEEDED" in again.stderr
     listing = durable_mp("list", "--store", str(store), "--json")
     assert len(json.loads(listing.stdout)) == 1
+
+
+def test_an_input_file_over_6_mb_is_one_line_and_exit_2(job, tmp_path):
+    limit = 6 * 1024 * 1024
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"x": 1, "pad": "p" * limit}))
+    result = durable_mp("run", f"{job}:handler", "--input-file", str(big), "--store", str(tmp_path / "s.db"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"is {big.stat().st_size:,} bytes" in result.stderr
+    assert f"an execution's input is at most {limit:,} bytes" in result.stderr
+    assert not (tmp_path / "s.db").exists()  # refused before anything was created
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
+    from durable_mp import durable_execution
+    from durable_mp.local import LocalRunner, LocalService
+
+    @durable_execution(step_executor="inline")
+    def many(event, ctx):
+        return sum(ctx.step(lambda _, i=i: i, name=f"step-{i}") for i in range(300))
+
+    store = tmp_path / "runs.db"
+    service = LocalService(store)
+    for number in range(40):
+        LocalRunner(service, {"many": many}).run("many", name=f"run-{number}")
+    service.close()
+    for args in (
+        ["history", "run-0", "--store", str(store)],
+        ["history", "run-0", "--store", str(store), "--json"],
+        ["list", "--store", str(store), "--json"],
+    ):
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "durable_mp", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert reader.stdout.read(10)  # like `| head -c 10`
+        reader.stdout.close()
+        stderr = reader.stderr.read()
+        reader.wait(60)
+        assert stderr == "", stderr
+        assert reader.returncode == 141  # as if killed by SIGPIPE; no BrokenPipeError

@@ -25,6 +25,8 @@ from durable_mp.cli.common import (
     EXIT_SUCCEEDED,
     EXIT_TERMINATED,
     UsageError,
+    check_size,
+    read_limited,
 )
 from durable_mp.cli.progress import OperationFormatter, Progress, ProgressLogHandler
 from durable_mp.config import STEP_EXECUTORS
@@ -327,16 +329,17 @@ def _show_waiting_callbacks(service: LocalService, arn: str, progress: Progress)
 
 
 def _read_input(args: argparse.Namespace) -> str | None:
+    from durable_mp.lambda_service import MAX_OPERATION_PAYLOAD_BYTES
+
     text: str | None = args.input
     origin = "--input"
+    what = "an execution's input"
     if args.input_file is not None:
         origin = f"--input-file {args.input_file}"
-        try:
-            text = Path(args.input_file).read_text(encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"cannot read {args.input_file}: {error.strerror}") from None
+        text = read_limited(args.input_file, "--input-file", MAX_OPERATION_PAYLOAD_BYTES, what)
     if text is None:
         return None
+    check_size(text, origin, MAX_OPERATION_PAYLOAD_BYTES, what)
     try:
         json.loads(text)
     except json.JSONDecodeError as error:

@@ -122,7 +122,7 @@ CREATE TABLE IF NOT EXISTS checkpoint_replies (
 """
 
 _VERSION_2 = """
-CREATE TABLE leases (
+CREATE TABLE IF NOT EXISTS leases (
     arn TEXT PRIMARY KEY,
     owner_id TEXT NOT NULL,
     pid INTEGER NOT NULL,
@@ -134,15 +134,16 @@ CREATE TABLE leases (
     renewed_ts REAL NOT NULL,
     expires_ts REAL NOT NULL
 );
-CREATE INDEX leases_by_owner ON leases (owner_id);
+CREATE INDEX IF NOT EXISTS leases_by_owner ON leases (owner_id);
 """
 
-# MIGRATIONS[n]: version n -> n + 1. Version 1 is idempotent (IF NOT EXISTS), so a first
-# store that lacks one of its tables is completed by running it again before 1 -> 2.
+# MIGRATIONS[n]: version n -> n + 1. Each is idempotent (IF NOT EXISTS), so a first store
+# that lacks one of its tables is completed by running version 1 again before the rest.
 MIGRATIONS: tuple[str, ...] = (_VERSION_1, _VERSION_2)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-_VERSION_1_TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _VERSION_1))
+_CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
+_OUR_TABLES = frozenset(_CREATE_TABLE.findall("".join(MIGRATIONS)))
 
 
 def check_file(path: str) -> None:
@@ -182,9 +183,9 @@ def check_identity(path: str, application_id: int, version: int, tables: set[str
         )
     if not tables and version == 0:
         return  # an empty database
-    if version == 1 and "executions" in tables and tables <= _VERSION_1_TABLES:
+    if version == 1 and "executions" in tables and tables <= _OUR_TABLES:
         return  # a first store, from before stores were marked
-    foreign = sorted(tables - _VERSION_1_TABLES) or sorted(tables)
+    foreign = sorted(tables - _OUR_TABLES) or sorted(tables)
     shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
     what = f"user_version {version}, tables {shown}" if tables else f"user_version {version}"
     raise NotAStoreError(f"{path} is a SQLite database but not a durable-mp store ({what})")
@@ -208,10 +209,11 @@ def migrate(connection: sqlite3.Connection, path: str) -> None:
 def stand_in_for_missing(connection: sqlite3.Connection) -> None:
     """For a reader of an older store that may not migrate it: empty temporary tables in
     place of the ones later versions added (so their queries find nothing)."""
-    _, version, _ = _identity(connection)
+    _, version, tables = _identity(connection)
     for script in MIGRATIONS[version:]:
         for statement in _statements(script):
-            if statement.startswith("CREATE TABLE"):
+            created = _CREATE_TABLE.match(statement)
+            if created is not None and created.group(1) not in tables:
                 connection.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
 
 
