@@ -159,18 +159,19 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
 
     @durable_execution(step_executor="inline")
     def many(event, ctx):
-        return sum(ctx.step(lambda _, i=i: i, name=f"step-{i}") for i in range(300))
+        return sum(ctx.step(lambda _, i=i: i, name=f"step-{i}-{'n' * 200}") for i in range(event))
 
     store = tmp_path / "runs.db"
     service = LocalService(store)
-    for number in range(40):
-        LocalRunner(service, {"many": many}).run("many", name=f"run-{number}")
+    runner = LocalRunner(service, {"many": many})
+    runner.run("many", 300, name="long")
+    for number in range(1000):
+        runner.start("many", 0, name=f"waiting-{number:04d}-{'w' * 50}")
     service.close()
-    for args in (
-        ["history", "run-0", "--store", str(store)],
-        ["history", "run-0", "--store", str(store), "--json"],
-        ["list", "--store", str(store), "--json"],
-    ):
+    pipe_capacity = 64 * 1024  # Linux's default; every output below is larger
+    for args in (["history", "long", "--store", str(store)], ["list", "--store", str(store), "--json"]):
+        whole = durable_mp(*args)
+        assert whole.returncode == 0 and len(whole.stdout) > pipe_capacity, (args, len(whole.stdout))
         reader = subprocess.Popen(
             [sys.executable, "-m", "durable_mp", *args],
             stdout=subprocess.PIPE,
@@ -182,4 +183,4 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
         stderr = reader.stderr.read()
         reader.wait(60)
         assert stderr == "", stderr
-        assert reader.returncode == 141  # as if killed by SIGPIPE; no BrokenPipeError
+        assert reader.returncode == 141, args  # as if killed by SIGPIPE; no BrokenPipeError
