@@ -120,7 +120,7 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(tm
         for e in history
         if e["EventType"] == "InvocationCompleted" and e["InvocationCompletedDetails"].get("Error")
     ]
-    assert errors and set(errors) <= {"Runner.Interrupted", "Runner.Lost"}  # never a failure
+    assert errors and set(errors) <= {"Runner.Interrupted", "Runtime.ExitError"}  # never a failure
 
 
 @durable_execution(step_executor="inline")

@@ -187,7 +187,7 @@ def test_a_waiting_run_takes_over_when_the_owner_is_killed(job, tmp_path):
     assert "taking it over" in err
     assert json.loads(out.strip().splitlines()[-1]) == {"Status": "SUCCEEDED", "Result": "6"}
     assert [len(lines(tmp_path / f"step{i}")) for i in range(4)] == [1, 1, 2, 1]
-    assert completions(store) == ["Runner.Lost", None]
+    assert completions(store) == ["Runtime.ExitError", None]
 
 
 INTERRUPTIONS = [signal.SIGKILL, signal.SIGINT, signal.SIGTERM] * 2 + [signal.SIGKILL]
@@ -227,7 +227,7 @@ def test_seven_interruptions_in_a_row_then_the_same_command_finishes(job, tmp_pa
     }
     # Each interrupted step ran again; no completed step did.
     assert [len(lines(tmp_path / f"step{i}")) for i in range(steps)] == [2] * (steps - 1) + [1]
-    expected = ["Runner.Lost" if sig == signal.SIGKILL else "Runner.Interrupted" for sig in INTERRUPTIONS]
+    expected = ["Runtime.ExitError" if sig == signal.SIGKILL else "Runner.Interrupted" for sig in INTERRUPTIONS]
     assert completions(store) == [*expected, None]
 
 

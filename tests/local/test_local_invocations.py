@@ -218,8 +218,8 @@ def test_an_interrupted_invocation_is_recorded_but_not_counted(store_path: Path)
     assert seen == [[driver.arn.split("/")[-1], "s"]]
     crash = completions(service, driver.arn)[0]
     assert crash["RequestId"] == crashed_request
-    assert crash["Error"]["Payload"]["ErrorType"] == "Runner.Lost"
-    assert "not a failure of the handler" in crash["Error"]["Payload"]["ErrorMessage"]
+    assert crash["Error"]["Payload"]["ErrorType"] == "Runtime.ExitError"
+    assert "not counted as a failed invocation" in crash["Error"]["Payload"]["ErrorMessage"]
     assert service.get_execution(driver.arn).status == "SUCCEEDED"
     service.close()
 
@@ -231,7 +231,7 @@ def test_interrupted_invocations_never_fail_the_execution(service: LocalService)
     record = service.get_execution(driver.arn)
     assert record.status == "RUNNING" and record.invocation_count == 8
     lost = [c["Error"]["Payload"]["ErrorType"] for c in completions(service, driver.arn)]
-    assert lost == ["Runner.Lost"] * 7
+    assert lost == ["Runtime.ExitError"] * 7
     assert service.has_work(driver.arn)
 
 
@@ -248,7 +248,7 @@ def test_interruptions_leave_the_count_of_real_failures_as_it_was(service: Local
     assert record.status == "FAILED" and record.error is not None
     assert record.error.message == "boom"
     types = [c.get("Error", {}).get("Payload", {}).get("ErrorType") for c in completions(service, driver.arn)]
-    assert types == [None, "Runner.Lost"] * 4 + [None], types
+    assert types == [None, "Runtime.ExitError"] * 4 + [None], types
 
 
 def test_the_outcome_of_a_superseded_invocation_is_ignored(service: LocalService) -> None:

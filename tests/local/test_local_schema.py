@@ -163,7 +163,7 @@ def test_a_store_of_the_first_version_is_read_as_it_is_and_migrated_when_written
     completions = [
         e["InvocationCompletedDetails"] for e in service.get_history(half.arn) if e["EventType"] == "InvocationCompleted"
     ]
-    assert completions[0]["Error"]["Payload"]["ErrorType"] == "Runner.Lost"
+    assert completions[0]["Error"]["Payload"]["ErrorType"] == "Runtime.ExitError"
     service.close()
     LocalService(path).close()  # opening a current store again changes nothing
     assert pragmas(path)[:2] == (APPLICATION_ID, SCHEMA_VERSION)

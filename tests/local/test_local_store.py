@@ -97,7 +97,7 @@ def test_sigkill_never_loses_an_acknowledged_checkpoint(store_path: Path, tmp_pa
         assert service.recover_interrupted_invocation(arn)
         assert service.get_history(arn)[-1]["InvocationCompletedDetails"]["Error"]["Payload"][
             "ErrorType"
-        ] == "Runner.Lost"
+        ] == "Runtime.ExitError"
         invocation = service.begin_invocation(arn)
         assert len(invocation.event.initial_execution_state.operations) == min(len(ids) + 1, 100)
     service.close()

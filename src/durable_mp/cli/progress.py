@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 _EXAMPLE_RESULT = shlex.quote('"ok"')  # the result is JSON: a JSON string here
-_INTERRUPTION = "Runner."  # Runner.Interrupted, Runner.Lost: not a failed invocation
+_INTERRUPTION = "Runner."  # Runner.Interrupted: Ctrl-C or SIGTERM, not a failure
 
 
 class Progress:

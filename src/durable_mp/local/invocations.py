@@ -11,8 +11,10 @@ A runtime that stops on its own while running the handler (the handler raised
 ``SystemExit``) is a failed invocation, ``Runtime.ExitError``, as on Lambda. An
 interrupted invocation is not a failure of the handler and counts for nothing: its
 runner was stopped (Ctrl-C, SIGTERM: ``Runner.Interrupted``, recorded by the runner
-itself) or died (SIGKILL, a lost machine: ``Runner.Lost``, recorded by the runner that
-takes over). It is invoked again at once, however many times that happens.
+itself), or its process died (recorded by the runner that takes over, as the service
+records a runtime that died: ``Runtime.ExitError``). A dead process cannot tell whether
+it was killed (SIGKILL, a lost machine) or crashed, and a user must be able to kill a
+run and resume it any number of times, so neither counts. It is invoked again at once.
 """
 
 from __future__ import annotations
@@ -40,8 +42,6 @@ MAX_CONSECUTIVE_INVALID_PENDING = 3
 
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
 RUNNER_INTERRUPTED = "Runner.Interrupted"
-RUNNER_LOST = "Runner.Lost"
-INTERRUPTIONS = frozenset({RUNNER_INTERRUPTED, RUNNER_LOST})
 
 
 def runtime_exit_error(why: str) -> ErrorObject:
@@ -69,10 +69,10 @@ def interrupted_error(why: str) -> ErrorObject:
 def lost_error(owner: str | None) -> ErrorObject:
     """The error an invocation whose runner died is closed with, by the next runner."""
     return ErrorObject(
-        message=f"the runner of this invocation{f' ({owner})' if owner else ''} stopped "
-        "before it completed (killed, or its machine was lost); it runs again (not a "
-        "failure of the handler)",
-        type=RUNNER_LOST,
+        message=f"the process running this invocation{f' ({owner})' if owner else ''} died "
+        "before it completed (killed, crashed, or its machine was lost); not counted as a "
+        "failed invocation: it runs again",
+        type=RUNTIME_EXIT_ERROR,
         data=None,
         stack_trace=None,
     )

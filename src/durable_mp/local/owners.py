@@ -160,7 +160,7 @@ def take(journal: Journal, owner: Owner, seconds: float) -> LeaseRow | None:
     """Take (or keep) the lease of the journal's execution; the live owner if another.
 
     Taking it over from a gone owner closes that owner's unfinished invocation, in the
-    same transaction, as interrupted (``Runner.Lost``): not a failure of the handler.
+    same transaction (``Runtime.ExitError``, not counted as a failed invocation).
     """
     tx, now = journal.tx, time.time()
     current = tx.lease(journal.arn)

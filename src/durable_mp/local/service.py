@@ -266,7 +266,7 @@ class LocalService:
         :meth:`acquire_lease`); while another live runner holds it, this raises
         :class:`ExecutionOwnedError` and touches nothing. An invocation that was begun but
         never completed (its runner is gone) is closed first as interrupted
-        (``Runner.Lost``), which is not a failed invocation.
+        (``Runtime.ExitError``, not counted as a failed invocation).
         """
         invocation: Invocation | None = None
         with self._change(arn) as journal:
