@@ -96,13 +96,14 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_as_it_was(kind: str, tmp
     job = tmp_path / "job.py"
     job.write_text("def handler(event, context):\n    return 1\n")
     listing.append("job.py")
-    for command in (
-        ["run", f"{job}:handler", "--store", str(path)],
-        ["list", "--store", str(path)],
-        ["history", "x", "--store", str(path)],
-        ["stop", "x", "--store", str(path)],
-        ["callback", "heartbeat", "x", "--store", str(path)],
-    ):
+    commands = [["run", f"{job}:handler", "--store", str(path)], ["list", "--store", str(path)]]
+    if kind == "foreign tables":  # every command opens stores the same two ways
+        commands += [
+            ["history", "x", "--store", str(path)],
+            ["stop", "x", "--store", str(path)],
+            ["callback", "heartbeat", "x", "--store", str(path)],
+        ]
+    for command in commands:
         result = subprocess.run(cli(*command), capture_output=True, text=True, timeout=60)
         assert result.returncode == 2, (command, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
