@@ -222,24 +222,23 @@ def test_a_lease_taken_while_the_renewal_runs_is_not_taken_for_lost(
     service: LocalService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The drive loop takes a child's lease between the renewal's write and its check."""
-    from durable_mp.local.drive import Drive, Renewal
+    from durable_mp.local.leases import DriveLeases
 
-    runner = LocalRunner(service, {"fn": lambda event, context: {"Status": "PENDING"}})
-    root, child = runner.start("fn"), runner.start("fn")
-    drive = Drive(runner, root)
-    assert drive._own(root)
+    root = service.start_execution("fn", None).arn
+    child = service.start_execution("fn", None).arn
+    lost: list[Exception] = []
+    leases = DriveLeases(service, 8.0, lost.append)
+    assert leases.take_root(root, wait=False) is None
     renew = service.renew_leases
 
     def renew_while_the_loop_takes_a_child(owner: Owner, **options: Any) -> set[str]:
         held = renew(owner, **options)
-        assert drive._own(child)
+        assert leases.hold(child)
         return held
 
-    lost: list[set[str]] = []
     monkeypatch.setattr(service, "renew_leases", renew_while_the_loop_takes_a_child)
-    monkeypatch.setattr(drive, "lost", lost.append)
-    renewal = Renewal(drive, 8.0)
-    assert renewal.renew_once() and lost == []
+    assert leases.renew_once() and lost == []
     monkeypatch.setattr(service, "renew_leases", renew)
-    service.release_leases(drive.owner, [child])  # as if another runner had taken it
-    assert not renewal.renew_once() and lost == [{child}]
+    service.release_leases(leases.owner, [child])  # as if another runner had taken it
+    assert not leases.renew_once()
+    assert isinstance(lost[0], ExecutionOwnedError) and child in str(lost[0])

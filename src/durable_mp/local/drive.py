@@ -8,10 +8,10 @@ each round it asks the service what needs an invocation, which plain calls are o
 when the next timer is due, so changes made by another process (a callback completed
 with ``durable-mp callback``, a ``durable-mp stop``) are noticed within one poll.
 
-A drive owns what it drives: it takes the lease of the root before anything else and of
-each child before invoking it (a child another live runner owns is left to it), renews
-them on a thread of its own, and gives them up when it returns. Stopped by an exception
-(Ctrl-C), it abandons its invocations and records the unfinished ones as interrupted.
+A drive owns what it drives (:mod:`durable_mp.local.leases`): the root's lease before
+anything else, each child's before invoking it, all given up when it returns. Stopped by
+an exception (Ctrl-C), it abandons its invocations and records the unfinished ones as
+interrupted.
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ import contextlib
 import datetime
 import logging
 import threading
-import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.local.abandon import Abandonment
-from durable_mp.local.errors import ExecutionNotRunningError, ExecutionOwnedError
-from durable_mp.local.owners import RENEW_SECONDS, Owner, describe, owned_error
+from durable_mp.local.errors import ExecutionNotRunningError
+from durable_mp.local.leases import DriveLeases
 from durable_mp.local.records import FAILED, SUCCEEDED
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from durable_mp.local.invoke import PendingCall
+    from durable_mp.local.owners import Owner
     from durable_mp.local.records import ExecutionRecord
     from durable_mp.local.service import LocalService
 
@@ -78,18 +78,16 @@ class Drive:
         self._changed = threading.Event()
         self._failure: BaseException | None = None
         self._abandonment = Abandonment()
-        self._owner = Owner.of_this_process()
-        self._owned: set[str] = set()
-        self._others: set[str] = set()  # children another live runner drives
+        self._leases = DriveLeases(self._service, runner.lease_seconds, self._fail)
 
     def run(self, until: Callable[[ExecutionRecord], bool] | None) -> ExecutionRecord:
         record = self._service.get_execution(self._root)
         if record.is_terminal:
             return record
-        ended = self._take_root()
+        ended = self._leases.take_root(self._root, wait=self._wait)
         if ended is not None:
             return ended
-        renewal = Renewal(self, self._runner.lease_seconds).start()
+        self._leases.start_renewing()
         try:
             if self._on_owned is not None:
                 self._on_owned()
@@ -100,81 +98,14 @@ class Drive:
             self._interrupt(error)
             raise
         finally:
-            renewal.stop()
-            self._release()
+            self._leases.stop_renewing()
+            self._leases.release()
 
-    def _take_root(self) -> ExecutionRecord | None:
-        """Take the root's lease (waiting for a live owner with ``wait``); the record if
-        the execution ended while this drive waited."""
-        name = self._service.get_execution(self._root).name
-        while True:
-            holder = self._service.owner_of(self._root)
-            if holder is None:
-                holder = self._service.acquire_lease(
-                    self._root, self._owner, lease_seconds=self._runner.lease_seconds
-                )
-                if holder is None:
-                    with self._lock:
-                        self._owned.add(self._root)
-                    record = self._service.get_execution(self._root)
-                    if not record.is_terminal:
-                        return None
-                    self._release()  # its owner finished it just now
-                    return record
-            if not self._wait:
-                raise owned_error(name, holder)
-            self._service.catch_up_listeners(self._root)
-            record = self._service.get_execution(self._root)
-            if record.is_terminal:
-                return record
-            time.sleep(POLL_SECONDS)
-
-    def _own(self, arn: str) -> bool:
-        """Whether this drive holds ``arn``'s lease (taking it if nobody live does)."""
-        if arn in self._owned:
-            return True
-        holder = self._service.owner_of(arn)
-        if holder is None:
-            holder = self._service.acquire_lease(
-                arn, self._owner, lease_seconds=self._runner.lease_seconds
-            )
-        if holder is None:
-            with self._lock:
-                self._owned.add(arn)
-            self._others.discard(arn)
-            return True
-        if arn not in self._others:
-            self._others.add(arn)
-            logger.info(
-                "Execution %s is driven by %s; leaving it to that runner.", arn, describe(holder)
-            )
-        return False
-
-    def lost(self, arns: set[str]) -> None:
-        """The renewal found leases this drive no longer holds (another runner took them
-        after this process had stopped renewing): it must stop."""
-        first = sorted(arns)[0]
-        error = ExecutionOwnedError(
-            f"this runner lost execution {first} to another runner (its lease expired "
-            "while this process did not renew it); stopping",
-            self._service.owner_of(first),
-        )
+    def _fail(self, error: BaseException) -> None:
+        """Stop the loop with ``error`` (from another thread)."""
         with self._lock:
             self._failure = self._failure or error
         self._changed.set()
-
-    @property
-    def service(self) -> LocalService:
-        return self._service
-
-    @property
-    def owner(self) -> Owner:
-        return self._owner
-
-    @property
-    def owned(self) -> set[str]:
-        with self._lock:
-            return set(self._owned)
 
     def _interrupt(self, error: BaseException) -> None:
         why = _why(error)
@@ -186,16 +117,10 @@ class Drive:
                     "could not record %s as interrupted", invocation.request_id, exc_info=True
                 )
 
-    def _release(self) -> None:
-        try:
-            self._service.release_leases(self._owner)
-        except Exception:  # expires on its own; the pid check frees it sooner
-            logger.debug("could not release the leases of %s", self._owner.owner_id, exc_info=True)
-
     def _loop(self, until: Callable[[ExecutionRecord], bool] | None) -> ExecutionRecord:
         tree = self._tree()
         for arn in tree:
-            self._own(arn)
+            self._leases.hold(arn)
         for arn in tree:
             self._service.catch_up_listeners(arn)
         while True:
@@ -237,7 +162,7 @@ class Drive:
         """Start what has work and is not running yet; whether anything started."""
         started = False
         for arn in tree:
-            if not self._own(arn):
+            if not self._leases.hold(arn):
                 continue
             if ("invoke", arn) not in self._inflight and self._service.has_work(arn):
                 self._start(("invoke", arn), partial(self._invoke, arn))
@@ -254,7 +179,9 @@ class Drive:
     def _invoke(self, arn: str) -> None:
         # It may end while the invocation is being opened (a timeout, a 5th failure).
         with contextlib.suppress(ExecutionNotRunningError):
-            self._runner.invoke_once(arn, abandonment=self._abandonment, owner=self._owner)
+            self._runner.invoke_once(
+                arn, abandonment=self._abandonment, owner=self._leases.owner
+            )
 
     def _start(self, key: Key, work: Callable[[], object]) -> None:
         thread = threading.Thread(
@@ -268,8 +195,7 @@ class Drive:
         try:
             work()
         except BaseException as error:  # surfaces from drive(), as if run on its thread
-            with self._lock:
-                self._failure = self._failure or error
+            self._fail(error)
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
@@ -281,7 +207,7 @@ class Drive:
         """Fast-forward: fire the next skippable timer of each idle execution now."""
         fired = False
         for arn in tree:
-            if ("invoke", arn) in self._inflight or arn not in self._owned:
+            if ("invoke", arn) in self._inflight or not self._leases.holds(arn):
                 continue
             if self._service.skip_ahead(arn):
                 fired = True
@@ -341,43 +267,6 @@ class Drive:
 
 def pending_key(call: PendingCall) -> Key:
     return ("call", call.arn, call.operation_id)
-
-
-class Renewal:
-    """Renews a drive's leases every :data:`RENEW_SECONDS`, on a thread of its own."""
-
-    def __init__(self, drive: Drive, lease_seconds: float) -> None:
-        self._drive = drive
-        self._seconds = lease_seconds
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="durable-mp-lease", daemon=True)
-
-    def start(self) -> Renewal:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
-
-    def renew_once(self) -> bool:
-        """Renew; False once a lease turns out lost (the drive is told)."""
-        drive = self._drive
-        expected = drive.owned  # read first: each entered it after its lease was stored
-        held = drive.service.renew_leases(drive.owner, lease_seconds=self._seconds)
-        lost = expected - held
-        if lost:
-            drive.lost(lost)
-        return not lost
-
-    def _renew(self) -> None:
-        while not self._stopped.wait(min(RENEW_SECONDS, self._seconds / 4)):
-            try:
-                if not self.renew_once():
-                    return
-            except Exception as error:  # a busy or failing store: try again (it has slack)
-                logger.warning("Could not renew the execution leases: %s", error)
 
 
 def _why(error: BaseException) -> str:
