@@ -19,6 +19,7 @@ from durable_mp.local.invoke import PendingCall
 from durable_mp.local.records import ExecutionRecord, Invocation
 from durable_mp.local.runner import LocalRunner, ReplayClient
 from durable_mp.local.service import LocalService
+from durable_mp.local.store import NotAStoreError, StoreError, StoreIOError, StoreReadOnlyError
 
 __all__ = [
     "CallbackAlreadyCompletedError",
@@ -33,7 +34,11 @@ __all__ = [
     "Invocation",
     "LocalRunner",
     "LocalService",
+    "NotAStoreError",
     "PendingCall",
     "ReplayClient",
+    "StoreError",
+    "StoreIOError",
+    "StoreReadOnlyError",
     "history_to_json",
 ]
