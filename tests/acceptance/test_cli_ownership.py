@@ -127,6 +127,8 @@ def test_two_runs_started_together_one_drives_the_other_says_who(job, tmp_path):
     wait_for(lambda: first.poll() is not None or second.poll() is not None, "one run to give up")
     loser, winner = (first, second) if first.poll() is not None else (second, first)
     out, err = loser.communicate(timeout=30)
+    if winner.poll() is not None:  # both ended: say how
+        raise AssertionError((loser.returncode, err, winner.returncode, winner.communicate()))
     assert loser.returncode == 2, err
     assert out == ""
     assert len(err.strip().splitlines()) == 1, err
