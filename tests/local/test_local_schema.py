@@ -17,12 +17,14 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from durable_mp.local import LocalRunner, LocalService
-from durable_mp.local.schema import APPLICATION_ID, SCHEMA_VERSION
+from durable_mp.local.schema import APPLICATION_ID, SCHEMA_VERSION, read_only_connection
 from durable_mp.local.store import NotAStoreError, StoreReadOnlyError
 
 DATA = Path(__file__).parent / "data"
@@ -292,3 +294,35 @@ def test_list_does_not_wait_for_another_process_that_holds_the_write_lock(tmp_pa
     finally:
         locker.communicate("go\n", timeout=30)
     assert locker.returncode == 0
+
+
+def test_a_reader_waits_for_a_writer_that_holds_the_exclusive_lock(tmp_path: Path) -> None:
+    """A store being created is in rollback mode until its writer switches it to WAL; a
+    reader arriving then must wait for the lock, never read the file unlocked."""
+    path = tmp_path / "runs.db"
+    LocalService(path).close()
+    make_sqlite(path, "PRAGMA journal_mode = DELETE")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute(
+        "INSERT INTO executions VALUES"
+        " ('arn', 'late', 'fn', 'op', 'RUNNING', NULL, NULL, NULL, 0, NULL, 60,"
+        " 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0)"
+    )
+    names: list[Any] = []
+
+    def read() -> None:
+        try:
+            connection = read_only_connection(str(path))
+            names.append([n for (n,) in connection.execute("SELECT name FROM executions")])
+        except Exception as error:
+            names.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(5.5)  # longer than sqlite3.connect's default busy timeout
+    assert reader.is_alive() and names == []  # it waits for the lock ...
+    writer.execute("COMMIT")
+    writer.close()
+    reader.join(30)
+    assert names == [["late"]]  # ... and then reads what was committed

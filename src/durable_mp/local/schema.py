@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 APPLICATION_ID = 0x444D5053  # "DMPS"
+BUSY_TIMEOUT_SECONDS = 30.0  # how long anyone waits for another process's lock
 SCHEMA_VERSION = 2
 _HEADER = b"SQLite format 3\x00"
 _APPLICATION_ID_OFFSET = 68
@@ -261,19 +262,26 @@ def _probe(path: str) -> Iterator[sqlite3.Connection]:
 def read_only_connection(path: str) -> sqlite3.Connection:
     """A connection that never writes to ``path``: ``mode=ro``, or, where SQLite cannot
     even create its ``-shm`` file (a read-only directory) and no ``-wal`` holds changes
-    not yet in the file, ``immutable=1``."""
+    not yet in the file, ``immutable=1``. A writer's lock is waited for (as long as a
+    writer waits), never read around."""
     uri = file_uri(path)
     try:
         return _opened(f"{uri}?mode=ro")
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as error:
         wal = f"{path}-wal"
-        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        cannot_open = (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _CANNOT_OPEN_READ_ONLY
+        if not cannot_open or (os.path.exists(wal) and os.path.getsize(wal) > 0):
             raise
         return _opened(f"{uri}?mode=ro&immutable=1")
 
 
+_CANNOT_OPEN_READ_ONLY = (8, 14)  # SQLITE_READONLY (..._CANTINIT), SQLITE_CANTOPEN
+
+
 def _opened(uri: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    connection = sqlite3.connect(
+        uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS
+    )
     try:
         connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.Error:

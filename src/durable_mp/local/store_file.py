@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = int(schema.BUSY_TIMEOUT_SECONDS * 1000)
 _PRIVATE = 0o600
 
 
