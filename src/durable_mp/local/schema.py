@@ -154,16 +154,15 @@ def check_file(path: str) -> None:
         header = source.read(100)
     if not header:
         return  # an empty file: a new store
-    if not header.startswith(_HEADER):
-        raise NotAStoreError(f"{path} is not a SQLite database, so not a durable-mp store")
-    application_id = int.from_bytes(
-        header[_APPLICATION_ID_OFFSET : _APPLICATION_ID_OFFSET + 4], "big", signed=True
-    )
-    if application_id not in (0, APPLICATION_ID):
-        raise NotAStoreError(
-            f"{path} is a SQLite database of another application (application_id "
-            f"{application_id:#x}), not a durable-mp store"
+    if header.startswith(_HEADER):  # else SQLite says what it is (under its locks)
+        application_id = int.from_bytes(
+            header[_APPLICATION_ID_OFFSET : _APPLICATION_ID_OFFSET + 4], "big", signed=True
         )
+        if application_id not in (0, APPLICATION_ID):
+            raise NotAStoreError(
+                f"{path} is a SQLite database of another application (application_id "
+                f"{application_id:#x}), not a durable-mp store"
+            )
     with _probe(path) as probe:
         check_identity(path, *_identity(probe))
 
@@ -243,7 +242,7 @@ def _probe(path: str) -> Iterator[sqlite3.Connection]:
     try:
         connection = read_only_connection(path)
     except sqlite3.Error as error:
-        raise NotAStoreError(f"{path} cannot be read as a SQLite database: {error}") from None
+        raise NotAStoreError(f"{path} is not a durable-mp store ({error})") from None
     try:
         yield connection
     except (sqlite3.DatabaseError, NotAStoreError) as error:
@@ -254,7 +253,7 @@ def _probe(path: str) -> Iterator[sqlite3.Connection]:
                     os.unlink(name)
         if isinstance(error, NotAStoreError):
             raise
-        raise NotAStoreError(f"{path} cannot be read as a SQLite database: {error}") from None
+        raise NotAStoreError(f"{path} is not a durable-mp store ({error})") from None
     finally:
         connection.close()
 
