@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -184,3 +185,36 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
         reader.wait(60)
         assert stderr == "", stderr
         assert reader.returncode == 141, args  # as if killed by SIGPIPE; no BrokenPipeError
+
+
+def test_a_run_that_creates_the_execution_and_loses_it_says_one_line(job, tmp_path, capsys, monkeypatch):
+    """Two runs started together: this one creates the execution, the other one takes its
+    lease first (forced here right after the start). This one says who runs it, only."""
+    from durable_mp.cli.main import main
+    from durable_mp.local import LocalRunner, LocalService
+    from durable_mp.local.owners import Owner
+
+    store = tmp_path / "runs.db"
+    start = LocalRunner.start
+
+    def start_then_lose_the_race(self, *args, **kwargs):
+        arn = start(self, *args, **kwargs)
+        with LocalService(store) as other:
+            assert other.acquire_lease(arn, Owner.of_this_process()) is None
+        return arn
+
+    monkeypatch.setattr(LocalRunner, "start", start_then_lose_the_race)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:  # in this process: the command configures logging for itself
+        code = main(["run", f"{job}:handler", "--input", '{"x": 1}', "--store", str(store), "--name", "job"])
+    finally:
+        root.handlers[:], root.level = handlers, level
+        logging.disable(logging.NOTSET)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"durable-mp run: execution job is being run by pid {os.getpid()} on "
+        + err.split(" on ", 1)[1].split("; ")[0]
+        + f"; add --wait to wait for it to finish, or stop it with durable-mp stop job --store {store}"
+    ]

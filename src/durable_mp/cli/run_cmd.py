@@ -142,17 +142,8 @@ def run(args: argparse.Namespace) -> int:
             plain_functions=plain,
             fast_forward=args.fast_forward,
         )
-        main_arn: list[str] = []
-
-        def show(event_arn: str, event: dict[str, Any]) -> None:
-            if not main_arn or event_arn == main_arn[0]:
-                progress.on_event(event)
-            elif event.get("EventType") == "CallbackStarted":  # a chained child waits for it
-                details = event.get("CallbackStartedDetails") or {}
-                label = f"'{event['Name']}'" if event.get("Name") else "of a chained invoke"
-                progress.write_line(progress.callback_hint(label, details.get("CallbackId", "")))
-
-        service.add_listener(show)
+        shown = _Shown(progress)
+        service.add_listener(shown)
         arn, on_owned = _start_or_resume(
             service,
             runner,
@@ -160,9 +151,9 @@ def run(args: argparse.Namespace) -> int:
             function_name=function_name,
             input_payload=input_payload,
             args=args,
-            progress=progress,
+            shown=shown,
         )
-        main_arn.append(arn)
+        shown.main_arn = arn
         record = service.get_execution(arn)
         if record.status == "RUNNING":
             try:
@@ -203,6 +194,41 @@ def run(args: argparse.Namespace) -> int:
     return _report(record, args)
 
 
+class _Shown:
+    """The history events a run shows: its execution's, and the callbacks its chained
+    children wait for. They are held until the run owns the execution, so a run that
+    finds another one driving it says so in one line and nothing else."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.main_arn: str | None = None
+        self._held: list[tuple[str, dict[str, Any]]] | None = []
+
+    def __call__(self, arn: str, event: dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append((arn, event))
+        else:
+            self._show(arn, event)
+
+    def owned(self, line: str | None) -> None:
+        """This run drives the execution now: show ``line``, else what was held."""
+        held, self._held = self._held or [], None
+        if line is not None:
+            self.progress.write_line(line)
+            return
+        for arn, event in held:
+            self._show(arn, event)
+
+    def _show(self, arn: str, event: dict[str, Any]) -> None:
+        progress = self.progress
+        if self.main_arn is None or arn == self.main_arn:
+            progress.on_event(event)
+        elif event.get("EventType") == "CallbackStarted":  # a chained child waits for it
+            details = event.get("CallbackStartedDetails") or {}
+            label = f"'{event['Name']}'" if event.get("Name") else "of a chained invoke"
+            progress.write_line(progress.callback_hint(label, details.get("CallbackId", "")))
+
+
 def _start_or_resume(
     service: LocalService,
     runner: LocalRunner,
@@ -211,7 +237,7 @@ def _start_or_resume(
     function_name: str,
     input_payload: str | None,
     args: argparse.Namespace,
-    progress: Progress,
+    shown: _Shown,
 ) -> tuple[str, Callable[[], None]]:
     """The ARN of the execution this run drives (the existing one of that name, checked
     to be the same function and input, or a new one), and what to say once it is ours."""
@@ -221,31 +247,32 @@ def _start_or_resume(
     existing = service.find_execution(name) if name else None
     if existing is None:
         try:
-            return runner.start(function_name, input_payload, name=name), lambda: None
+            arn = runner.start(function_name, input_payload, name=name)
+            return arn, lambda: shown.owned(None)  # "execution ... started"
         except ExecutionNameConflictError:  # another run started it a moment ago
             existing = service.find_execution(name or "")
             if existing is None:
                 raise
     _check_same_execution(existing, function_name, input_payload, args)
-    arn, shown = existing.arn, existing.name
+    arn, label = existing.arn, existing.name
     waited = False
     owner = service.owner_of(arn) if existing.status == "RUNNING" else None
     if owner is not None:
         if not args.wait:
-            message = f"execution {shown} is being run by {describe(owner)}"
-            raise UsageError(_owned_message(message, shown, args))
+            message = f"execution {label} is being run by {describe(owner)}"
+            raise UsageError(_owned_message(message, label, args))
         waited = True
-        progress.write_line(
-            f"execution {shown} is being run by {describe(owner)}; waiting for it to finish "
+        shown.progress.write_line(
+            f"execution {label} is being run by {describe(owner)}; waiting for it to finish "
             "(or to take over if it stops)"
         )
 
     def owned() -> None:
         if waited:
-            progress.write_line(f"the runner of execution {shown} stopped; taking it over")
+            shown.owned(f"the runner of execution {label} stopped; taking it over")
         else:
-            progress.write_line(f"resuming execution {shown} from {args.store}")
-        _show_waiting_callbacks(service, arn, progress)
+            shown.owned(f"resuming execution {label} from {args.store}")
+        _show_waiting_callbacks(service, arn, shown.progress)
 
     return arn, owned
 
