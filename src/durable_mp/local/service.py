@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from durable_mp.local import (
     invocations,
     invoke,
     lifecycle,
+    owners,
 )
 from durable_mp.local.clock import Clock, RealClock, from_epoch
 from durable_mp.local.errors import (
@@ -49,15 +50,25 @@ from durable_mp.local.errors import (
 from durable_mp.local.invoke import FunctionSpec, PendingCall
 from durable_mp.local.journal import Journal
 from durable_mp.local.listeners import HistoryListener, Listeners
-from durable_mp.local.memory import MemoryStore
+from durable_mp.local.memory_store import MemoryStore
+from durable_mp.local.owners import LEASE_SECONDS, Owner
 from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
-from durable_mp.local.store import CallbackRow, CheckpointReply, ExecutionRow, Store, Tx
+from durable_mp.local.sqlite_store import SqliteStore
+from durable_mp.local.store import (
+    CallbackRow,
+    CheckpointReply,
+    DuplicateKeyError,
+    ExecutionRow,
+    LeaseRow,
+    Store,
+    Tx,
+)
 from durable_mp.local.validation import MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
     import datetime
     import os
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +79,11 @@ MAX_STOP_ERROR_BYTES = 1_048_576  # StopDurableExecution's Error, as the API bou
 class LocalService:
     """The embedded durable execution service.
 
-    ``path`` is the SQLite file (created 0600), or None for an in-memory store.
+    ``path`` is the SQLite file (created 0600), or None for an in-memory store;
+    ``read_only`` opens an existing file for reading only (it never writes to it, and
+    its changes raise :class:`~durable_mp.local.store.StoreReadOnlyError`). A file that
+    is not a durable-mp store raises :class:`~durable_mp.local.store.NotAStoreError`
+    and is left untouched.
     ``page_size`` bounds every page of operations it returns (the invocation's first
     page, a checkpoint's ``NewExecutionState``, ``GetDurableExecutionState``).
     ``invocation_retry_delay`` is the backoff before a failed invocation is retried.
@@ -83,12 +98,15 @@ class LocalService:
         account_id: str = "000000000000",
         invocation_retry_delay: float = 5.0,
         clock: Clock | None = None,
+        read_only: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         # No file: nothing to keep across a crash and nobody else can open the store, so
         # it is kept as Python objects (same tables, same answers, still transactional).
-        self._store: Store | MemoryStore = MemoryStore() if path is None else Store(path)
+        self._store: Store = (
+            MemoryStore() if path is None else SqliteStore(path, read_only=read_only)
+        )
         self._page_size = page_size
         self.region = region
         self.account_id = account_id
@@ -183,7 +201,7 @@ class LocalService:
                     now=now,
                 )
                 journal.save()
-        except sqlite3.IntegrityError as error:  # another process took the name meanwhile
+        except DuplicateKeyError as error:  # another process took the name meanwhile
             raise executions.name_conflict(name or "") from error
         self._notify(journal)
         return _record(journal.row)
@@ -241,15 +259,19 @@ class LocalService:
             for event in stored
         ]
 
-    def begin_invocation(self, arn: str) -> Invocation:
+    def begin_invocation(self, arn: str, *, owner: Owner | None = None) -> Invocation:
         """Open the next invocation of a RUNNING execution.
 
-        An invocation that was begun but never completed (its process was killed) is
-        closed first, as a failed invocation with ``Runtime.ExitError``.
+        ``owner`` is the runner's identity when it holds the execution's lease (see
+        :meth:`acquire_lease`); while another live runner holds it, this raises
+        :class:`ExecutionOwnedError` and touches nothing. An invocation that was begun but
+        never completed (its runner is gone) is closed first as interrupted
+        (``Runtime.ExitError``, not counted as a failed invocation).
         """
         invocation: Invocation | None = None
         with self._change(arn) as journal:
-            self._abandon_open(journal)
+            owners.check(journal.tx, arn, owner, journal.row.name)
+            owners.recover(journal)
             lifecycle.fire_due_timers(journal, journal.now)
             if journal.row.status == RUNNING:
                 invocation = invocations.begin(journal, self._page_size)
@@ -284,27 +306,64 @@ class LocalService:
             record = _record(journal.row)
         return record
 
-    def recover_interrupted_invocation(self, arn: str) -> bool:
-        """Close an invocation whose process died; whether there was one.
+    def recover_interrupted_invocation(self, arn: str, *, owner: Owner | None = None) -> bool:
+        """Close an invocation whose runner is gone, as interrupted; whether there was one.
 
-        It counts as a failed invocation, but the retry is due at once: whoever calls
-        this is taking the execution over after a crash (the runner's ``drive`` does).
-        Never call it while another process is still running that invocation.
+        Not a failed invocation: the execution is invoked again at once. Raises
+        :class:`ExecutionOwnedError` while another live runner holds the execution's lease.
         """
         with self._change(arn) as journal:
-            return self._abandon_open(journal)
+            owners.check(journal.tx, arn, owner, journal.row.name)
+            return owners.recover(journal)
 
-    def _abandon_open(self, journal: Journal) -> bool:
-        interrupted = journal.tx.open_invocation(journal.arn)
-        if interrupted is None:
-            return False
-        logger.warning(
-            "Invocation %s of %s never completed; recording it as failed (Runtime.ExitError).",
-            interrupted.request_id,
-            journal.arn,
-        )
-        invocations.abandon(journal, interrupted, retry_delay=0.0)
-        return True
+    def interrupt_invocation(self, invocation: Invocation, why: str) -> bool:
+        """Close an invocation its own runner stops (Ctrl-C, SIGTERM); whether it was open.
+
+        Recorded as ``Runner.Interrupted`` (``why`` says how), which is not a failed
+        invocation: the execution resumes with the next runner.
+        """
+        with self._change(invocation.arn) as journal:
+            current = journal.tx.open_invocation(invocation.arn)
+            if current is None or current.request_id != invocation.request_id:
+                return False
+            invocations.interrupt(journal, current, invocations.interrupted_error(why))
+            return True
+
+    # -- ownership (one runner drives an execution at a time) --------------------------
+
+    def acquire_lease(
+        self, arn: str, owner: Owner, *, lease_seconds: float = LEASE_SECONDS
+    ) -> LeaseRow | None:
+        """Take (or renew) the lease of ``arn`` for ``owner``: None when it holds it now,
+        else the lease of the live runner that does.
+
+        Taking over from a runner that is provably gone (its process died on this
+        machine, or its lease expired) closes that runner's unfinished invocation as
+        interrupted.
+        """
+        with self._change(arn) as journal:
+            return owners.take(journal, owner, lease_seconds)
+
+    def renew_leases(self, owner: Owner, *, lease_seconds: float = LEASE_SECONDS) -> set[str]:
+        """Renew every lease ``owner`` holds; the ARNs it still holds."""
+        with self._store.transaction() as tx:
+            return owners.renew(tx, owner.owner_id, lease_seconds)
+
+    def release_leases(self, owner: Owner, arns: Iterable[str] | None = None) -> None:
+        """Give up ``owner``'s leases (only those of ``arns``, if given)."""
+        with self._store.transaction() as tx:
+            owners.release(tx, owner.owner_id, arns)
+
+    def owner_of(self, arn: str) -> LeaseRow | None:
+        """The lease of the live runner driving ``arn``, if one does."""
+        with self._store.transaction(write=False) as tx:
+            lease = tx.lease(arn)
+        return None if lease is None or owners.is_gone(lease, time.time()) else lease
+
+    def execution_owners(self) -> dict[str, LeaseRow]:
+        """The live owners of executions, by ARN (an execution nobody drives is absent)."""
+        with self._store.transaction(write=False) as tx:
+            return owners.live(tx)
 
     def fire_due_timers(self, arn: str, *, as_of: datetime.datetime | None = None) -> bool:
         """Complete waits and ready step retries due by ``as_of`` (default now).
