@@ -14,6 +14,7 @@ reads the same whether the step is awaited at once or later.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_mp.config import StepSemantics
@@ -244,7 +245,12 @@ class _Step:
             value = self._deserialize(payload)  # the first run sees what replay will see
         except SerDesError as error:
             self._fail_permanently(error)
-        self.scope.batcher.checkpoint(identifier.update(OperationAction.SUCCEED, payload=payload))
+        succeed = identifier.update(OperationAction.SUCCEED, payload=payload)
+        if self.scope.pipelined and not self.at_most_once:
+            # At-least-once: if this never reaches the service, the step simply runs again.
+            self.scope.batcher.checkpoint_async(succeed)
+        else:
+            self.scope.batcher.checkpoint(succeed)
         return value
 
     def _fail_permanently(self, error: SerDesError) -> None:
@@ -314,4 +320,12 @@ def execute_body(
     # The step's own context (the caller hands its activity to it before running us).
     parent = ParentSide(step_logger, scope.manager, scope.completions, current_context())
     executor = get_executor(executor_name, settings.workers, settings.max_workers)
-    return executor.run(job, parent)
+    hooks = scope.hooks
+    if not hooks.active:
+        return executor.run(job, parent)
+    wrappers = hooks.worker_contexts(identifier, attempt)
+    if wrappers:
+        job = replace(job, body_wrappers=(*job.body_wrappers, *wrappers))
+    outcome = executor.run(job, parent)
+    hooks.body_ran(identifier, attempt, outcome.run, outcome.error)
+    return outcome
