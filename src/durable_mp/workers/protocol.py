@@ -204,9 +204,5 @@ def decode(data: bytes) -> Message:
     return message
 
 
-def send(conn: Connection, message: Message) -> None:
-    conn.send_bytes(encode(message))
-
-
 def receive(conn: Connection) -> Message:
     return decode(conn.recv_bytes())
