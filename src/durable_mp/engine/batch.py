@@ -13,6 +13,7 @@ do afterwards is checkpointed, and the invocation joins them before it answers.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ class _Branch:
     custom_name: str | None  # from item_namer or ParallelBranch; None otherwise
     name: str  # as recorded in the history
     completion: Completion[Any] | None = None  # set once started
+    finished: int = 0  # order in which branch bodies ended (set before the completion)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ class _Coordinator:
         self.batch = batch
         self.scope = batch_ctx.scope
         self.policy = CompletionPolicy.from_config(len(batch.branches), batch.completion_config)
+        self._finish_order = itertools.count(1)
 
     def run(self) -> BatchResult[Any]:
         branches = self.batch.branches
@@ -224,16 +227,22 @@ class _Coordinator:
             if not running:
                 break
             manager.wait_for_any([b.completion for b in running if b.completion is not None])
-            for branch in [b for b in running if b.completion is not None and b.completion.done]:
-                running.remove(branch)
-                assert branch.completion is not None
-                error = branch.completion.error
-                if error is not None and _is_fatal(error):
-                    raise error
-                if error is None:
-                    succeeded += 1
-                else:
-                    failed += 1
+            # One completion at a time, the first to finish first, and the freed slot
+            # refilled before the next is counted: branches that finish together must not
+            # meet the completion config before the branch the slot would start.
+            branch = min(
+                (b for b in running if b.completion is not None and b.completion.done),
+                key=lambda b: b.finished,
+            )
+            running.remove(branch)
+            assert branch.completion is not None
+            error = branch.completion.error
+            if error is not None and _is_fatal(error):
+                raise error
+            if error is None:
+                succeeded += 1
+            else:
+                failed += 1
             decision = self.policy.decide(succeeded, failed, self._snapshot())
         reason = self.policy.reason(succeeded, failed, decision)
         for branch in running:  # early completion: what still runs is orphaned
@@ -254,8 +263,10 @@ class _Coordinator:
             try:
                 value = _run_branch(self.ctx, self.identifier, self.batch, branch)
             except BaseException as error:
+                branch.finished = next(self._finish_order)
                 manager.complete(completion, error=error, completing=context)
             else:
+                branch.finished = next(self._finish_order)
                 manager.complete(completion, value=value, completing=context)
 
         self.scope.tasks.spawn(context, drive)
