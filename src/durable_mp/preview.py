@@ -73,7 +73,10 @@ def _any(rules: list[PreviewField], path: tuple[str, ...]) -> bool:
     return any(rule.matches(path) for rule in rules)
 
 
-def _visible_leaves(value: Any, path: tuple[str, ...], config: PreviewConfig) -> list[tuple[tuple[str, ...], Any]]:
+Leaf = tuple[tuple[str, ...], Any]
+
+
+def _visible_leaves(value: Any, path: tuple[str, ...], config: PreviewConfig) -> list[Leaf]:
     """The (path, shown value) pairs under ``value``, in document order.
 
     A list's elements are walked at the list's own path (the preview keeps no arrays).
@@ -84,7 +87,7 @@ def _visible_leaves(value: Any, path: tuple[str, ...], config: PreviewConfig) ->
         return [pair for item in value for pair in _visible_leaves(item, path, config)]
     if not isinstance(value, dict):
         return []
-    pairs: list[tuple[tuple[str, ...], Any]] = []
+    pairs: list[Leaf] = []
     for key, child in value.items():
         if "." in str(key):
             continue

@@ -8,8 +8,10 @@ end of the run whether the suite was there at all.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
+if TYPE_CHECKING:
+    import pytest
 
 HERE = Path(__file__).resolve().parent
 

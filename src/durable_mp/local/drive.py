@@ -146,7 +146,7 @@ class Drive:
         for arn in tree:
             if ("invoke", arn) in self._inflight:
                 continue
-            if self._service.skip_ahead(arn):
+            if self._service.skip_ahead(arn, skip_timeout=self._runner.fast_forward_timeout):
                 fired = True
         return fired
 

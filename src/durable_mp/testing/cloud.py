@@ -78,11 +78,11 @@ class DurableFunctionCloudTestRunner:
 
     # -- running ---------------------------------------------------------------------------
 
-    def run(self, input: Any = None, timeout: int = 60) -> DurableFunctionTestResult:  # noqa: A002
+    def run(self, input: Any = None, timeout: int = 60) -> DurableFunctionTestResult:
         """Start an execution and wait (up to ``timeout`` seconds) for its end."""
         return self.wait_for_result(self.run_async(input, timeout), timeout=timeout)
 
-    def run_async(self, input: Any = None, timeout: int = 60) -> str:  # noqa: A002
+    def run_async(self, input: Any = None, timeout: int = 60) -> str:
         """Start an execution; its ARN."""
         payload = normalize_input(input)
         try:
@@ -103,13 +103,17 @@ class DurableFunctionCloudTestRunner:
             )
         return str(arn)
 
-    def wait_for_result(self, execution_arn: str, timeout: int = 60) -> DurableFunctionTestResult:
+    def wait_for_result(
+        self, execution_arn: str, timeout: int = 60
+    ) -> DurableFunctionTestResult:
         """Poll until the execution has ended; its result from the history."""
         execution = self._wait_until_ended(execution_arn, timeout)
         try:
             history = self._history(execution_arn)
         except Exception as error:
-            raise DurableFunctionsTestError(f"Failed to fetch execution history: {error}") from error
+            raise DurableFunctionsTestError(
+                f"Failed to fetch execution history: {error}"
+            ) from error
         error_data = execution.get("Error")
         return DurableFunctionTestResult.from_status(
             str(execution.get("Status")),
@@ -118,7 +122,9 @@ class DurableFunctionCloudTestRunner:
             events_to_operations(history.events),
         )
 
-    def wait_for_callback(self, execution_arn: str, name: str | None = None, timeout: int = 60) -> str:
+    def wait_for_callback(
+        self, execution_arn: str, name: str | None = None, timeout: int = 60
+    ) -> str:
         """The id of an open callback once its invocation has ended (see the local runner)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -170,7 +176,7 @@ class DurableFunctionCloudTestRunner:
     def get_execution_history(
         self,
         execution_arn: str,
-        include_execution_data: bool = True,  # noqa: FBT001, FBT002 (AWS's signature)
+        include_execution_data: bool = True,
     ) -> GetDurableExecutionHistoryResponse:
         return self._history(execution_arn, include_execution_data)
 

@@ -15,7 +15,7 @@ class DurableFunctionsLocalRunnerError(Exception):
     """The local runner itself is misused (started twice, closed, misconfigured)."""
 
 
-class InvalidParameterValueException(DurableFunctionsLocalRunnerError):  # noqa: N818 (AWS's name)
+class InvalidParameterValueException(DurableFunctionsLocalRunnerError):
     """An argument the service would reject (a blank ARN, a wrong operation type)."""
 
     def __init__(self, message: str) -> None:
@@ -23,7 +23,7 @@ class InvalidParameterValueException(DurableFunctionsLocalRunnerError):  # noqa:
         super().__init__(message)
 
 
-class ResourceNotFoundException(DurableFunctionsLocalRunnerError):  # noqa: N818 (AWS's name)
+class ResourceNotFoundException(DurableFunctionsLocalRunnerError):
     """No execution or callback by that id."""
 
     def __init__(self, message: str) -> None:

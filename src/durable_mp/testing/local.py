@@ -10,9 +10,9 @@ durations the handler asked for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +33,7 @@ from durable_mp.testing.model import (
 from durable_mp.testing.result import DurableFunctionTestResult
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable
 
     from durable_mp.context import DurableContext
@@ -92,7 +93,7 @@ class DurableFunctionTestRunner:
     bounded by count (100 operations), and an invocation is not cut short.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 (AWS's signature)
         self,
         handler: Callable[..., Any],
         poll_interval: float = 1.0,
@@ -100,7 +101,7 @@ class DurableFunctionTestRunner:
         execution_timeout: int = 300,
         invocation_timeout: int = 900,
         store: LocalService | str | os.PathLike[str] | None = None,
-        skip_time: bool = True,  # noqa: FBT001, FBT002 (AWS's signature)
+        skip_time: bool = True,
         region: str = "us-west-2",
     ) -> None:
         self._handler = handler
@@ -151,9 +152,9 @@ class DurableFunctionTestRunner:
 
     # -- running ---------------------------------------------------------------------------
 
-    def run(
+    def run(  # noqa: PLR0917 (AWS's signature)
         self,
-        input: Any = None,  # noqa: A002 (AWS's signature)
+        input: Any = None,
         execution_timeout: int | None = None,
         timeout: int | None = None,
         function_name: str = "test-function",
@@ -174,9 +175,9 @@ class DurableFunctionTestRunner:
         )
         return self.wait_for_result(arn, timeout=effective + _RESULT_GRACE_SECONDS)
 
-    def run_async(
+    def run_async(  # noqa: PLR0917 (AWS's signature)
         self,
-        input: Any = None,  # noqa: A002 (AWS's signature)
+        input: Any = None,
         execution_timeout: int | None = None,
         timeout: int | None = None,
         function_name: str = "test-function",
@@ -223,7 +224,9 @@ class DurableFunctionTestRunner:
 
     # -- callbacks -------------------------------------------------------------------------
 
-    def wait_for_callback(self, execution_arn: str, name: str | None = None, timeout: int = 60) -> str:
+    def wait_for_callback(
+        self, execution_arn: str, name: str | None = None, timeout: int = 60
+    ) -> str:
         """The id of an open callback (the named one, or the latest) once its
         invocation has ended; TimeoutError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
@@ -259,7 +262,7 @@ class DurableFunctionTestRunner:
     def get_execution_history(
         self,
         execution_arn: str,
-        include_execution_data: bool = False,  # noqa: FBT001, FBT002 (AWS's signature)
+        include_execution_data: bool = False,
     ) -> GetDurableExecutionHistoryResponse:
         """The execution's history events (also for a chained invoke's child execution)."""
         events = self._service.get_history(
@@ -285,10 +288,8 @@ class DurableFunctionTestRunner:
         for drive in drives:
             if drive.done.is_set():
                 continue
-            try:
+            with contextlib.suppress(ExecutionNotFoundError):
                 self._service.stop_execution(drive.arn)
-            except ExecutionNotFoundError:
-                pass
         for drive in drives:
             if not drive.done.wait(_CLOSE_JOIN_SECONDS):
                 logger.warning("Execution %s was still being driven at close", drive.arn)
@@ -314,6 +315,7 @@ class DurableFunctionTestRunner:
             plain_functions=plain,
             fast_forward=self._skip_time,
             child_execution_timeout_seconds=DEFAULT_CHILD_EXECUTION_TIMEOUT_SECONDS,
+            fast_forward_timeout=False,
         )
         for name, (_, child_timeout) in self._durable.items():
             if name != function_name:
@@ -371,10 +373,10 @@ class DurableChildContextTestRunner(DurableFunctionTestRunner):
     ) -> None:
         from durable_mp.execution import durable_execution
 
-        bound = context_function(*args, **kwargs)  # type: ignore[arg-type]
+        bound = context_function(*args, **kwargs)
 
         @durable_execution
         def handler(event: Any, context: DurableContext) -> Any:
-            return bound(context)  # type: ignore[operator]
+            return bound(context)
 
         super().__init__(handler, skip_time=skip_time)

@@ -172,7 +172,8 @@ def _build(
     kind = op.operation_type
     if kind is OperationType.EXECUTION:
         details = op.execution_details
-        return ExecutionOperation(**common, input_payload=details.input_payload if details else None)
+        payload = details.input_payload if details else None
+        return ExecutionOperation(**common, input_payload=payload)
     if kind is OperationType.WAIT:
         wait = op.wait_details
         return WaitOperation(

@@ -1,4 +1,4 @@
-"""pytest plugin: the ``durable_runner`` fixture, the ``durable_execution`` marker, ``--runner-mode``.
+"""pytest plugin: the ``durable_runner`` fixture, ``durable_execution`` marker, ``--runner-mode``.
 
 Installed with durable-mp (entry point ``pytest11``), so a test written the way AWS's
 examples are runs without a conftest of its own::
@@ -88,10 +88,10 @@ class DurableRunner:
         self.runner = runner
         self.mode = mode
 
-    def run(self, input: Any = None, timeout: int = 60) -> Any:  # noqa: A002
+    def run(self, input: Any = None, timeout: int = 60) -> Any:
         return self.runner.run(input=input, timeout=timeout)
 
-    def run_async(self, input: Any = None, timeout: int = 60) -> str:  # noqa: A002
+    def run_async(self, input: Any = None, timeout: int = 60) -> str:
         return self.runner.run_async(input=input, timeout=timeout)
 
     def __getattr__(self, name: str) -> Any:
