@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from durable_mp.config import StepExecutorName, validate_executor
+from durable_mp.context import DurableContext
 from durable_mp.engine.invocation import run_invocation
 from durable_mp.engine.scope import InvocationSettings
 from durable_mp.exceptions import ValidationError
@@ -23,7 +24,7 @@ from durable_mp.lambda_service import (
 )
 
 if TYPE_CHECKING:
-    from durable_mp.context import DurableContext
+    from durable_mp.engine.operation_context import OperationContext
 
 __all__ = [
     "DurableExecutionInvocationInput",
@@ -88,9 +89,12 @@ def durable_execution(
 
 
 def _decorate(func: UserHandler, *, settings: InvocationSettings) -> LambdaHandler:
+    def with_facade(event: Any, operations: OperationContext) -> Any:
+        return func(event, DurableContext(operations))
+
     @functools.wraps(func)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-        return run_invocation(func, event, context, settings)
+        return run_invocation(with_facade, event, context, settings)
 
     lambda_handler.__durable_handler__ = func  # type: ignore[attr-defined]
     lambda_handler.__durable_settings__ = settings  # type: ignore[attr-defined]

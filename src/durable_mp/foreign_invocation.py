@@ -19,7 +19,7 @@ from durable_mp.invocation_input import (
     DurableExecutionInvocationInputWithClient,
     InitialExecutionState,
 )
-from durable_mp.lambda_service import (
+from durable_mp._wire import (
     CheckpointOutput,
     CheckpointUpdatedExecutionState,
     Operation,
@@ -29,7 +29,7 @@ from durable_mp.lambda_service import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from durable_mp.lambda_service import OperationUpdate
+    from durable_mp._wire import OperationUpdate
 
 _FIELDS = ("durable_execution_arn", "checkpoint_token", "initial_execution_state", "service_client")
 

@@ -20,7 +20,7 @@ import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.lambda_service import ErrorObject
+from durable_mp._wire import ErrorObject
 from durable_mp.testing.exceptions import DurableFunctionsTestError
 from durable_mp.testing.local import normalize_input
 from durable_mp.testing.model import (

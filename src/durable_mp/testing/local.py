@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from durable_mp.context import DurableContext
-    from durable_mp.lambda_service import ErrorObject
+    from durable_mp._wire import ErrorObject
 
 __all__ = ["DurableChildContextTestRunner", "DurableFunctionTestRunner", "normalize_input"]
 

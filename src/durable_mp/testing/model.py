@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.lambda_service import (
+from durable_mp._wire import (
     CallbackDetails,
     ChainedInvokeDetails,
     ContextDetails,

@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from durable_mp.lambda_service import OperationSubType, OperationType
+from durable_mp._wire import OperationSubType, OperationType
 from durable_mp.testing.exceptions import DurableFunctionsTestError, InvalidParameterValueException
 
 if TYPE_CHECKING:
     import datetime
     from collections.abc import Iterable, Mapping, Sequence
 
-    from durable_mp.lambda_service import ErrorObject, OperationStatus
-    from durable_mp.lambda_service import Operation as ServiceOperation
+    from durable_mp._wire import ErrorObject, OperationStatus
+    from durable_mp._wire import Operation as ServiceOperation
 
 __all__ = [
     "CallbackOperation",

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from durable_mp.lambda_service import ErrorObject, InvocationStatus
+from durable_mp._wire import ErrorObject, InvocationStatus
 from durable_mp.testing.operations import Operation, _Lookups, build_operation_tree
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from durable_mp.lambda_service import Operation as ServiceOperation
+    from durable_mp._wire import Operation as ServiceOperation
     from durable_mp.local import ExecutionRecord
 
 __all__ = ["DurableFunctionTestResult", "ExecutionStatus"]

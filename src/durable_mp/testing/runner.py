@@ -6,7 +6,7 @@ replaced, the same names come from here.
 
 from __future__ import annotations
 
-from durable_mp.lambda_service import InvocationStatus
+from durable_mp._wire import InvocationStatus
 from durable_mp.testing.cloud import DurableFunctionCloudTestRunner
 from durable_mp.testing.local import (
     DEFAULT_CHILD_EXECUTION_TIMEOUT_SECONDS,
