@@ -15,15 +15,15 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.invocation_input import (
-    DurableExecutionInvocationInputWithClient,
-    InitialExecutionState,
-)
 from durable_mp._wire import (
     CheckpointOutput,
     CheckpointUpdatedExecutionState,
     Operation,
     StateOutput,
+)
+from durable_mp.invocation_input import (
+    DurableExecutionInvocationInputWithClient,
+    InitialExecutionState,
 )
 
 if TYPE_CHECKING:
@@ -50,7 +50,9 @@ def adopt(event: Any) -> DurableExecutionInvocationInputWithClient | None:
             getattr(state, "next_marker", None) or "",
         ),
         updated_operation_ids=list(getattr(event, "updated_operation_ids", None) or []),
-        service_client=ForeignServiceClient(event.service_client, _update_class(foreign_operations)),
+        service_client=ForeignServiceClient(
+            event.service_client, _update_class(foreign_operations)
+        ),
     )
 
 

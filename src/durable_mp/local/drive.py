@@ -41,6 +41,7 @@ class Invoker(Protocol):
 
     service: LocalService
     fast_forward: bool
+    fast_forward_timeout: bool
 
     def invoke_once(
         self, arn: str, *, abandonment: Abandonment | None = None

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable
 
-    from durable_mp.context import DurableContext
     from durable_mp._wire import ErrorObject
+    from durable_mp.context import DurableContext
 
 __all__ = ["DurableChildContextTestRunner", "DurableFunctionTestRunner", "normalize_input"]
 
