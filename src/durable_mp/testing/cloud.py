@@ -39,7 +39,6 @@ __all__ = ["DurableFunctionCloudTestRunner"]
 logger = logging.getLogger(__name__)
 
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
-_UNKNOWN_OPERATION = frozenset({"UnknownOperationException", "404"})
 
 
 class DurableFunctionCloudTestRunner:
@@ -90,7 +89,7 @@ class DurableFunctionCloudTestRunner:
                 FunctionName=self.function_name, InvocationType="Event", Payload=payload
             )
         except Exception as error:
-            if self.lambda_endpoint and _error_code(error) in _UNKNOWN_OPERATION:
+            if self.lambda_endpoint and _is_unknown_operation(error):
                 return self._start_on_local_service(payload, timeout)
             raise DurableFunctionsTestError(
                 f"Failed to invoke Lambda function {self.function_name}: {error}"
@@ -273,6 +272,16 @@ class DurableFunctionCloudTestRunner:
         if not arn:
             raise DurableFunctionsTestError(f"The start reply has no ExecutionArn: {reply}")
         return str(arn)
+
+
+def _is_unknown_operation(error: BaseException) -> bool:
+    """The endpoint has no Invoke: Lambda's UnknownOperation, a 404, or dex-local-runner's
+    ``Unknown path pattern`` (answered as a 500)."""
+    if _error_code(error) in ("UnknownOperationException", "404"):
+        return True
+    response = getattr(error, "response", None)
+    message = (response.get("Error") or {}).get("Message", "") if isinstance(response, dict) else ""
+    return str(message).startswith("Unknown path pattern")
 
 
 def _error_code(error: BaseException) -> str | None:
