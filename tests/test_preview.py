@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durable_mp import preview
-from durable_mp.preview import FieldMatchMode, PreviewConfig, PreviewField, PreviewMode, build_preview
+from durable_mp.preview import (
+    FieldMatchMode,
+    PreviewConfig,
+    PreviewField,
+    PreviewMode,
+    build_preview,
+)
 
 NAMES = ["id", "email", "total", "items", "sku", "a.b"]
 leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20))

@@ -45,7 +45,9 @@ def swap_prefixes(text: str) -> str:
     return text
 
 
-def vendor(checkout: Path, dest: Path, *, swap: bool = True) -> list[Path]:
+def vendor(
+    checkout: Path, dest: Path, *, swap: bool = True, commit: str | None = None
+) -> list[Path]:
     """Copy, port, swap; the files written."""
     examples = checkout / EXAMPLES
     for needed in (examples / "src", examples / "test", checkout / "LICENSE", checkout / "NOTICE"):
@@ -74,7 +76,7 @@ def vendor(checkout: Path, dest: Path, *, swap: bool = True) -> list[Path]:
         shutil.copyfile(checkout / name, dest / name)
     (dest / "PORTS.diff").write_text(diff)
     (dest / "VENDORED.json").write_text(
-        json.dumps({"from": "aws/aws-durable-execution-sdk-python", "commit": _commit(checkout),
+        json.dumps({"from": "aws/aws-durable-execution-sdk-python", "commit": commit or _commit(checkout),
                     "folder": str(EXAMPLES), "prefixes_swapped": swap}, indent=2) + "\n"
     )
     return written
@@ -113,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkout", type=Path, help="a checkout of aws-durable-execution-sdk-python")
     parser.add_argument("--dest", type=Path, default=HERE, help="where to vendor (default: here)")
     parser.add_argument("--no-swap", action="store_true", help="keep the official prefixes")
+    parser.add_argument("--commit", help="the checkout's commit, when it is not a git work tree")
     args = parser.parse_args(argv)
-    written = vendor(args.checkout, args.dest, swap=not args.no_swap)
+    written = vendor(args.checkout, args.dest, swap=not args.no_swap, commit=args.commit)
     print(f"vendored {len(written)} files and {len(PORTS)} ports into {args.dest}")
     return 0
 
