@@ -150,6 +150,24 @@ def _validate_sub_type(sub_type: str | None) -> None:
         )
 
 
+CheckpointingMode = Literal["synchronous", "pipelined"]
+CHECKPOINTING_MODES: tuple[CheckpointingMode, ...] = ("synchronous", "pipelined")
+
+
+def validate_checkpointing(
+    mode: str | None, source: str = "checkpointing"
+) -> CheckpointingMode | None:
+    """Check a checkpointing mode; ``source`` names where it came from for the message."""
+    if mode is None:
+        return None
+    if mode not in CHECKPOINTING_MODES:
+        raise ValidationError(
+            f"{source}={mode!r} is not a checkpointing mode; use one of "
+            + ", ".join(repr(name) for name in CHECKPOINTING_MODES)
+        )
+    return mode
+
+
 def validate_executor(executor: str | None, source: str = "executor") -> StepExecutorName | None:
     """Check an executor name; ``source`` names where it came from for the message."""
     if executor is None:

@@ -6,7 +6,12 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
-from durable_mp.config import StepExecutorName, validate_executor
+from durable_mp.config import (
+    CheckpointingMode,
+    StepExecutorName,
+    validate_checkpointing,
+    validate_executor,
+)
 from durable_mp.context import DurableContext
 from durable_mp.engine.invocation import run_invocation
 from durable_mp.engine.scope import InvocationSettings
@@ -22,9 +27,11 @@ from durable_mp.lambda_service import (
     Operation,
     OperationUpdate,
 )
+from durable_mp.plugins.discovery import load_configured_plugins
 
 if TYPE_CHECKING:
     from durable_mp.engine.operation_context import OperationContext
+    from durable_mp.plugin import DurableInstrumentationPluginFactory
 
 __all__ = [
     "DurableExecutionInvocationInput",
@@ -53,6 +60,8 @@ def durable_execution(
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
     max_workers: int | None = None,
+    checkpointing: CheckpointingMode | None = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
 ) -> Callable[[UserHandler], LambdaHandler]: ...
 
 
@@ -63,6 +72,8 @@ def durable_execution(
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
     max_workers: int | None = None,
+    checkpointing: CheckpointingMode | None = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
 ) -> LambdaHandler | Callable[[UserHandler], LambdaHandler]:
     """Make ``func(event, ctx)`` a durable Lambda handler.
 
@@ -77,12 +88,21 @@ def durable_execution(
             step bodies wait on other operations (default ``max(4 * workers,
             workers + 8)``, or ``DURABLE_MP_MAX_WORKERS``). Hitting it fails the step with
             ``WorkerPoolError`` instead of hanging.
+        checkpointing: ``"synchronous"`` (default: every step waits for its SUCCEED to be
+            durable) or ``"pipelined"`` (an at-least-once step's SUCCEED is queued and the
+            handler goes on; see the README's "Pipelined checkpoints"). Default from
+            ``DURABLE_MP_CHECKPOINTING``.
     """
     validate_executor(step_executor, "step_executor")
+    validate_checkpointing(checkpointing, "checkpointing")
     for label, value in (("workers", workers), ("max_workers", max_workers)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValidationError(f"{label} must be a positive integer, got {value!r}")
-    settings = InvocationSettings(step_executor, workers, boto3_client, max_workers)
+    factories = tuple(load_configured_plugins(plugins))
+    settings = InvocationSettings(
+        step_executor, workers, boto3_client, max_workers, checkpointing, factories
+    )
+    settings.checkpointing_mode()  # a bad DURABLE_MP_CHECKPOINTING fails at import, clearly
     if func is None:
         return functools.partial(_decorate, settings=settings)
     return _decorate(func, settings=settings)

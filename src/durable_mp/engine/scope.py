@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from durable_mp.config import validate_checkpointing
 from durable_mp.engine.tasks import TaskGroup
 from durable_mp.exceptions import OrphanedChildException
+from durable_mp.plugins.hooks import NO_HOOKS, OperationHooks
 
 if TYPE_CHECKING:
-    from durable_mp.config import StepExecutorName
+    from durable_mp.config import CheckpointingMode, StepExecutorName
     from durable_mp.engine.batcher import CheckpointBatcher
     from durable_mp.engine.manager import Completion, ExecutionManager
+    from durable_mp.plugin import DurableInstrumentationPluginFactory
+
+
+CHECKPOINTING_ENV = "DURABLE_MP_CHECKPOINTING"
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,17 @@ class InvocationSettings:
     workers: int | None = None
     boto3_client: Any = None
     max_workers: int | None = None
+    checkpointing: CheckpointingMode | None = None
+
+    def checkpointing_mode(self) -> CheckpointingMode:
+        """The handler's choice, else ``DURABLE_MP_CHECKPOINTING``, else synchronous."""
+        if self.checkpointing is not None:
+            return self.checkpointing
+        value = os.environ.get(CHECKPOINTING_ENV, "").strip().lower()
+        if not value:
+            return "synchronous"
+        return validate_checkpointing(value, CHECKPOINTING_ENV) or "synchronous"
+    plugins: tuple[DurableInstrumentationPluginFactory, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,6 +49,8 @@ class ExecutionScope:
     durable_execution_arn: str
     settings: InvocationSettings
     lambda_context: Any = None
+    # Pipelined checkpointing: an at-least-once step's SUCCEED is queued, not awaited.
+    pipelined: bool = False
     tasks: TaskGroup = field(default_factory=TaskGroup)
     # In-process results of async operations, by operation id: a step body in a worker
     # process refers to a DurableFuture by that handle.
@@ -38,6 +58,8 @@ class ExecutionScope:
     # Branches of a map or parallel that completed early: they may finish the body they
     # are running, but nothing they do afterwards is checkpointed.
     orphans: set[str] = field(default_factory=set)
+    # Where operations report their lifecycle for instrumentation plugins.
+    hooks: OperationHooks = NO_HOOKS
 
     def refuse_orphan(self, lineage: tuple[str, ...]) -> None:
         """Raise OrphanedChildException when any context in ``lineage`` was orphaned."""

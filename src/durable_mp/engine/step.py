@@ -247,7 +247,12 @@ class _Step:
             value = self._deserialize(payload)  # the first run sees what replay will see
         except SerDesError as error:
             self._fail_permanently(error)
-        self.scope.batcher.checkpoint(identifier.update(OperationAction.SUCCEED, payload=payload))
+        succeed = identifier.update(OperationAction.SUCCEED, payload=payload)
+        if self.scope.pipelined and not self.at_most_once:
+            # At-least-once: if this never reaches the service, the step simply runs again.
+            self.scope.batcher.checkpoint_async(succeed)
+        else:
+            self.scope.batcher.checkpoint(succeed)
         return value
 
     def _fail_permanently(self, error: SerDesError) -> None:
@@ -318,7 +323,13 @@ def execute_body(
         else None,
     )
     settings = scope.settings
-    return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
+    hooks = scope.hooks
+    if not hooks.active:
+        return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
+    hooks.worker_contexts(identifier, attempt)  # TODO(step protocol): job.body_wrappers
+    outcome = get_executor(executor_name, settings.workers, settings.max_workers).run(job)
+    hooks.body_ran(identifier, attempt, getattr(outcome, "run", None), outcome.error)
+    return outcome
 
 
 class WorkerRequests:
