@@ -23,6 +23,15 @@ _QUALIFIED = (
     "the example expects the bare class name of SDK 1.x"
 )
 
+_FACTORIES = (
+    "SDK 3.x takes plugin factories (objects with create_plugin(info)), not plugin "
+    "instances: the example's plugin is wrapped in a factory"
+)
+_OTEL_2 = (
+    "the OTel plugin package 2.x has no ProviderSource and takes a factory; "
+    "OtelPluginConfig() uses the global tracer provider by default"
+)
+
 PORTS: list[Port] = [
     Port(
         "test/wait_for_callback/test_wait_for_callback_failure.py",
@@ -49,5 +58,37 @@ PORTS: list[Port] = [
         "if operation.sub_type == OperationSubType.WAIT_FOR_CALLBACK",
         "SDK 3.x gives an operation's sub_type as the service's string, so it compares "
         "equal to the OperationSubType member but is not that object",
+    ),
+    Port(
+        "src/plugin/execution_with_plugin.py",
+        "@durable_execution(plugins=[MyPlugin()])",
+        "class MyPluginFactory:\n"
+        "    def create_plugin(self, info):\n"
+        "        return MyPlugin()\n\n\n"
+        "@durable_execution(plugins=[MyPluginFactory()])",
+        _FACTORIES,
+    ),
+    Port(
+        "src/plugin/execution_with_wait_plugin.py",
+        "@durable_execution(plugins=[RecordingWaitPlugin()])",
+        "class RecordingWaitPluginFactory:\n"
+        "    def create_plugin(self, info):\n"
+        "        return RecordingWaitPlugin()\n\n\n"
+        "@durable_execution(plugins=[RecordingWaitPluginFactory()])",
+        _FACTORIES,
+    ),
+    *(
+        port
+        for path in ("src/plugin/execution_with_otel.py", "src/otel/otel_logger_example.py")
+        for port in (
+            Port(path, "    InvocationOtelPlugin,\n", "    InvocationOtelPluginFactory,\n", _OTEL_2),
+            Port(path, "    ProviderSource,\n", "", _OTEL_2),
+            Port(
+                path,
+                "InvocationOtelPlugin(OtelPluginConfig(provider_source=ProviderSource.GLOBAL))",
+                "InvocationOtelPluginFactory(OtelPluginConfig())",
+                _OTEL_2,
+            ),
+        )
     ),
 ]
