@@ -4,10 +4,17 @@ The vendored files are AWS's, prefixes swapped; this conftest is ours. It leaves
 cannot run here, each with its reason: whole files (``NOT_RUN``, never collected) and
 single tests (``DESELECTED``, collected and deselected, so they are counted as such
 rather than skipped). At the end of the run it says whether the suite was there at all.
+
+When the suite has not been vendored yet but a checkout of AWS's repository is at hand
+(``DURABLE_MP_AWS_EXAMPLES_CHECKOUT``, or ``shared/aws-durable-execution-sdk-python``
+beside this repository, where CI finds the project's shared files), it is vendored from
+there before the folder is collected.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +48,28 @@ def vendored() -> bool:
     return (HERE / "test" / "conftest.py").exists() and (HERE / "src").is_dir()
 
 
+def _checkout() -> Path | None:
+    given = os.environ.get("DURABLE_MP_AWS_EXAMPLES_CHECKOUT")
+    candidates = [Path(given)] if given else []
+    candidates.append(HERE.parents[2] / "shared" / "aws-durable-execution-sdk-python")
+    return next((path for path in candidates if path.is_dir()), None)
+
+
+def _vendor_if_needed() -> None:
+    checkout = _checkout()
+    if vendored() or checkout is None:
+        return
+    sys.path.insert(0, str(HERE))
+    try:
+        import vendor
+    finally:
+        sys.path.remove(str(HERE))
+    vendor.vendor(checkout, HERE)
+
+
+_vendor_if_needed()  # before this folder's files are listed for collection
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--runner-mode", "local") == "cloud":
         return
@@ -61,6 +90,6 @@ def _relative_id(item: pytest.Item) -> str:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not vendored():
         terminalreporter.write_line(
-            "AWS example suite: not vendored, none of its tests ran "
+            "AWS example suite: not vendored and no checkout found, none of its tests ran "
             "(python tests/aws_examples/vendor.py CHECKOUT; see tests/aws_examples/README.md)"
         )
