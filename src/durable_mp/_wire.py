@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from durable_mp.exceptions import (
     SERDES_ERROR_TYPES,
@@ -33,6 +33,8 @@ MAX_OPERATION_ID_LENGTH = 64
 MAX_OPERATION_NAME_LENGTH = 256
 CHECKPOINT_SIZE_LIMIT_BYTES = 256 * 1024  # above this a child context uses ReplayChildren
 LAMBDA_RESPONSE_SIZE_LIMIT = 6 * 1024 * 1024 - 50
+
+OperationPayload: TypeAlias = str  # a serialized result or input, as the API carries it
 
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "InvocationStatus",
     "Operation",
     "OperationAction",
+    "OperationPayload",
     "OperationStatus",
     "OperationSubType",
     "OperationType",

@@ -49,6 +49,7 @@ class Invoker(Protocol):
     service: LocalService
     fast_forward: bool
     lease_seconds: float
+    fast_forward_timeout: bool
 
     def invoke_once(
         self, arn: str, *, abandonment: Abandonment | None = None, owner: Owner | None = None
@@ -209,7 +210,7 @@ class Drive:
         for arn in tree:
             if ("invoke", arn) in self._inflight or not self._leases.holds(arn):
                 continue
-            if self._service.skip_ahead(arn):
+            if self._service.skip_ahead(arn, skip_timeout=self._runner.fast_forward_timeout):
                 fired = True
         return fired
 

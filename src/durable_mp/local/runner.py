@@ -62,6 +62,9 @@ class LocalRunner:
     a chained invoke of one runs as its own child execution (with
     ``child_execution_timeout_seconds``). ``plain_functions`` are ordinary Lambda
     handlers, ``handler(event, context)``, that chained invokes call once each.
+    ``fast_forward`` fires waits and retry delays at once; with it,
+    ``fast_forward_timeout=False`` keeps the execution timeout in real time (a wait
+    longer than the timeout then completes, as under AWS's testing library).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class LocalRunner:
         fast_forward: bool = False,
         child_execution_timeout_seconds: int = DEFAULT_EXECUTION_TIMEOUT_SECONDS,
         lease_seconds: float = LEASE_SECONDS,
+        fast_forward_timeout: bool = True,
     ) -> None:
         self.service = service
         self.functions = dict(functions)
@@ -85,6 +89,7 @@ class LocalRunner:
             )
         self.fast_forward = fast_forward
         self.lease_seconds = lease_seconds
+        self.fast_forward_timeout = fast_forward_timeout
         self.last_replay: ReplayClient | None = None
         for name in self.functions:
             service.register_function(

@@ -401,17 +401,22 @@ class LocalService:
             tx, row.arn, row.begin_version
         )
 
-    def skip_ahead(self, arn: str) -> bool:
+    def skip_ahead(self, arn: str, *, skip_timeout: bool = True) -> bool:
         """Fast-forward one idle execution: fire its next skippable timer now.
 
         One transaction decides and fires, so an execution that meanwhile got work (a
-        chained child that just ended) is never timed out ahead of its invocation.
+        chained child that just ended) is never timed out ahead of its invocation. With
+        ``skip_timeout=False`` the execution timeout keeps real time: waits and retries
+        past it still fire, and the execution times out only when its deadline comes.
         """
         with self._change(arn) as journal:
             if self._has_work(journal.tx, journal.row):
                 return False
-            moment = lifecycle.next_skippable(journal.tx, journal.row)
-            return moment is not None and lifecycle.fire_due_timers(journal, moment)
+            moment = lifecycle.next_skippable(journal.tx, journal.row, skip_timeout=skip_timeout)
+            real = None if skip_timeout else journal.now
+            return moment is not None and lifecycle.fire_due_timers(
+                journal, moment, timeout_as_of=real
+            )
 
     def next_skippable(self, arn: str) -> datetime.datetime | None:
         """The moment a fast-forwarding runner may fire timers as of, or None.
