@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from durable_mp.plugin import (
     DurableInstrumentationPlugin,
@@ -28,7 +28,9 @@ from durable_mp.plugin import (
     WorkerContextFactory,
 )
 from durable_mp.plugins.changes import ChangeThread
+from durable_mp.plugins.hooks import WorkerContexts
 from durable_mp.plugins.official import adapt_foreign_plugin, info_for_factory
+from durable_mp.plugins.worker_contexts import ContainedReport, ContainedWorkerContext
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -170,9 +172,11 @@ class PluginRunner:
                 raise control from None
             report_failure(getattr(plugin, "wrapped_plugin", plugin), hook, error)
 
-    def worker_contexts(self, info: UserFunctionStartInfo) -> tuple[WorkerContextFactory, ...]:
-        """What the plugins want entered around a step body where it runs."""
+    def worker_contexts(self, info: UserFunctionStartInfo) -> WorkerContexts:
+        """What the plugins want entered around a step body where it runs, each one
+        contained (:mod:`durable_mp.plugins.worker_contexts`)."""
         factories: list[WorkerContextFactory] = []
+        owners: list[DurableInstrumentationPlugin] = []
         for plugin in list(self._started):
             try:
                 factory = plugin.provide_worker_context(info)
@@ -183,8 +187,30 @@ class PluginRunner:
                 report_failure(plugin, "provide_worker_context", error)
                 continue
             if factory is not None:
-                factories.append(factory)
-        return tuple(factories)
+                factories.append(ContainedWorkerContext(factory))
+                owners.append(plugin)
+        return WorkerContexts(tuple(factories), tuple(owners))
+
+    def deliver_worker_report(
+        self, owner: object, info: UserFunctionStartInfo, report: object
+    ) -> None:
+        """Hand ``owner`` what its worker context reported; log how it failed there."""
+        if not any(owner is plugin for plugin in self._started):
+            return
+        plugin = cast("DurableInstrumentationPlugin", owner)
+        if not isinstance(report, ContainedReport):
+            return
+        for failure in report.failures:
+            report_failure(plugin, "provide_worker_context", RuntimeError(failure))
+        if report.payload is None:
+            return
+        try:
+            plugin.on_worker_report(info, report.payload)
+        except BaseException as error:
+            control = _control_part(error)
+            if control is not None:
+                raise control from None
+            report_failure(plugin, "on_worker_report", error)
 
     def propagation_metadata(self, info: PropagationInput) -> PropagationMetadata:
         """The first non-blank trace header any plugin offers (in plugin order)."""

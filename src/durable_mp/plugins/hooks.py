@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.exceptions import SuspendExecution
@@ -82,6 +83,30 @@ def _utc(moment: Any) -> datetime.datetime | None:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass(frozen=True)
+class WorkerContexts:
+    """The worker contexts plugins asked for around one attempt of a step body:
+    ``factories`` to enter in order where the body runs, and the plugin that owns each
+    (its reports go back to it)."""
+
+    factories: tuple[WorkerContextFactory, ...] = ()
+    owners: tuple[object, ...] = ()
+
+    def owners_of(
+        self, reports: Iterable[tuple[int, Any]], first: int
+    ) -> list[tuple[object, Any]]:
+        """``(wrapper index, report)`` pairs -> ``(owner, report)``; ``first`` is the
+        index of this set's first factory among the job's body wrappers."""
+        return [
+            (self.owners[index - first], report)
+            for index, report in reports
+            if 0 <= index - first < len(self.owners)
+        ]
+
+
+NO_WORKER_CONTEXTS = WorkerContexts()
 
 
 def _infos(operations: Iterable[Operation]) -> dict[str, OperationInfo]:
@@ -323,9 +348,7 @@ class OperationHooks:
         finally:
             self._runner.call(UserFunctionEndInfo.from_start_info(start, error, outcome=outcome))
 
-    def worker_contexts(
-        self, identity: OperationIdentity, attempt: int
-    ) -> tuple[WorkerContextFactory, ...]:
+    def worker_contexts(self, identity: OperationIdentity, attempt: int) -> WorkerContexts:
         """Before a step body is dispatched: what plugins enter around it where it runs."""
         return self._runner.worker_contexts(self._user_start(identity, attempt, False, _now()))
 
@@ -335,8 +358,11 @@ class OperationHooks:
         attempt: int,
         run: BodyTiming | None,
         error: BaseException | None,
+        reports: Sequence[tuple[object, Any]] = (),
     ) -> None:
-        """A step body's outcome is back: both user-function hooks, with its measured times."""
+        """A step body's outcome is back: both user-function hooks, with its measured
+        times, and between them the reports of the plugins' worker contexts
+        (``(owner, report)`` pairs, the owner from :meth:`worker_contexts`)."""
         started = _utc(run.started_at) if run is not None else None
         start = self._user_start(
             identity,
@@ -347,6 +373,8 @@ class OperationHooks:
             worker_pid=run.pid if run is not None else None,
         )
         self._runner.call(start)
+        for owner, report in reports:
+            self._runner.deliver_worker_report(owner, start, report)
         failure = ErrorObject.from_exception(error) if error is not None else None
         ended = _utc(run.ended_at) if run is not None else None
         self._runner.call(UserFunctionEndInfo.from_start_info(start, failure, end_time=ended))
@@ -435,10 +463,8 @@ class _NoHooks(OperationHooks):
     ) -> Iterator[None]:
         yield
 
-    def worker_contexts(
-        self, identity: OperationIdentity, attempt: int
-    ) -> tuple[WorkerContextFactory, ...]:
-        return ()
+    def worker_contexts(self, identity: OperationIdentity, attempt: int) -> WorkerContexts:
+        return NO_WORKER_CONTEXTS
 
     def body_ran(
         self,
@@ -446,6 +472,7 @@ class _NoHooks(OperationHooks):
         attempt: int,
         run: BodyTiming | None,
         error: BaseException | None,
+        reports: Sequence[tuple[object, Any]] = (),
     ) -> None:
         return None
 
