@@ -76,7 +76,9 @@ class EmbeddedTarget:
                 plain_functions=plain,
                 fast_forward=not spec.callback_actions,
             )
-            arn = runner.start(main, spec.input_json)
+            timeout = requirement.execution_timeout_seconds
+            options = {} if timeout is None else {"execution_timeout_seconds": timeout}
+            arn = runner.start(main, spec.input_json, **options)
             seen = Observation(arn=arn)
             history = _history_of(service, arn)
             with CallbackDriver(spec.callback_actions, history, callback_sender(service)) as driver:
