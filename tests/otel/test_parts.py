@@ -99,7 +99,7 @@ def test_the_default_extractor_prefers_xray_then_input_then_environment(
 
 
 def test_forced_ids_apply_to_one_span_only() -> None:
-    made, exporter = provider()
+    made, _ = provider()
     tracer = sdk_tracer(made, "t")
     assert tracer is not None
     first = start_span(tracer, "forced", parent=None, start_ns=1, attributes={}, span_id=7, trace_id=9)
