@@ -53,10 +53,13 @@ class EmbeddedTarget:
     name = "embedded"
     sdk = "durable_mp"
 
-    def __init__(self, book: LogBook, workdir: Path) -> None:
+    def __init__(self, book: LogBook, workdir: Path, *, plugin_records_here: bool = True) -> None:
+        """``plugin_records_here``: file the plugin suite's records in ``book`` (one
+        target per process can: the sink is global)."""
         self.book = book
         self.workdir = workdir
-        plugin_records.sink = book.add  # in-process: plugin records skip the shared stdout
+        if plugin_records_here:  # in-process: plugin records skip the shared stdout
+            plugin_records.sink = book.add
 
     def observe(self, spec: Spec, requirement: Requirement) -> Observation:
         if requirement.step_executor == "inline":
