@@ -28,9 +28,12 @@ from durable_mp.plugin import (
     WorkerContextFactory,
 )
 from durable_mp.plugins.changes import ChangeThread
-from durable_mp.plugins.hooks import WorkerContexts
 from durable_mp.plugins.official import adapt_foreign_plugin, info_for_factory
-from durable_mp.plugins.worker_contexts import ContainedReport, ContainedWorkerContext
+from durable_mp.plugins.worker_contexts import (
+    ContainedReport,
+    ContainedWorkerContext,
+    WorkerContexts,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.exceptions import SuspendExecution
@@ -37,8 +36,8 @@ from durable_mp.plugin import (
     UserFunctionEndInfo,
     UserFunctionOutcome,
     UserFunctionStartInfo,
-    WorkerContextFactory,
 )
+from durable_mp.plugins.worker_contexts import NO_WORKER_CONTEXTS, WorkerContexts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -85,28 +84,6 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-@dataclass(frozen=True)
-class WorkerContexts:
-    """The worker contexts plugins asked for around one attempt of a step body:
-    ``factories`` to enter in order where the body runs, and the plugin that owns each
-    (its reports go back to it)."""
-
-    factories: tuple[WorkerContextFactory, ...] = ()
-    owners: tuple[object, ...] = ()
-
-    def owners_of(
-        self, reports: Iterable[tuple[int, Any]], first: int
-    ) -> list[tuple[object, Any]]:
-        """``(wrapper index, report)`` pairs -> ``(owner, report)``; ``first`` is the
-        index of this set's first factory among the job's body wrappers."""
-        return [
-            (self.owners[index - first], report)
-            for index, report in reports
-            if 0 <= index - first < len(self.owners)
-        ]
-
-
-NO_WORKER_CONTEXTS = WorkerContexts()
 
 
 def _infos(operations: Iterable[Operation]) -> dict[str, OperationInfo]:

@@ -1,5 +1,5 @@
 """A plugin's worker context, contained: whatever it does, the step body runs and its
-outcome stands.
+outcome stands. (And :class:`WorkerContexts`, the set of them around one attempt.)
 
 :class:`ContainedWorkerContext` wraps the factory a plugin returned from
 ``provide_worker_context``. It is pickled with the step's attempt and called where the
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from durable_mp.plugin import WorkerContextFactory
 
 
@@ -81,3 +83,27 @@ class _Contained:
         except Exception:
             text = type(error).__name__
         self._failures.append(f"the worker context raised while {doing}: {text}")
+
+
+@dataclass(frozen=True)
+class WorkerContexts:
+    """The worker contexts plugins asked for around one attempt of a step body:
+    ``factories`` to enter in order where the body runs, and the plugin that owns each
+    (its reports go back to it)."""
+
+    factories: tuple[WorkerContextFactory, ...] = ()
+    owners: tuple[object, ...] = ()
+
+    def owners_of(
+        self, reports: Iterable[tuple[int, Any]], first: int
+    ) -> list[tuple[object, Any]]:
+        """``(wrapper index, report)`` pairs -> ``(owner, report)``; ``first`` is the
+        index of this set's first factory among the job's body wrappers."""
+        return [
+            (self.owners[index - first], report)
+            for index, report in reports
+            if 0 <= index - first < len(self.owners)
+        ]
+
+
+NO_WORKER_CONTEXTS = WorkerContexts()
