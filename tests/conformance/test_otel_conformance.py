@@ -22,7 +22,10 @@ def otel_campaign(request: pytest.FixtureRequest) -> Iterator[OtelCampaign]:
     selected = {
         item.callspec.params["case"]
         for item in request.session.items
-        if getattr(item, "callspec", None) is not None and "case" in item.callspec.params
+        if getattr(item, "module", None) is not None
+        and item.module.__name__ == __name__
+        and getattr(item, "callspec", None) is not None
+        and "case" in item.callspec.params
     }
     campaign = OtelCampaign([case for case in cases() if case.id in selected])
     yield campaign
