@@ -15,8 +15,10 @@ thread, never under an SDK lock):
   queued -- or, for an operation an earlier invocation left unfinished, when the replay
   reaches it (``is_replayed=True``).
 * ``on_operation_end``: the thread that observes the operation's terminal result, before
-  the operation returns to user code; once per operation per invocation. A terminal
-  operation nobody read in this invocation is reported before ``on_invocation_end``.
+  the operation returns to user code (for an operation started with ``*_async`` or a
+  callback, the thread whose ``result()`` reads it); once per operation per invocation. A
+  terminal operation nobody read in this invocation, or one only a step body in a worker
+  read, is reported before ``on_invocation_end``.
 * ``on_user_function_start`` / ``on_user_function_end``: for a child context, map item
   or parallel branch, the thread that runs the function, around it. For a step body (also
   wait-for-condition checks and wait-for-callback submitters), which runs in a worker
