@@ -18,6 +18,7 @@ from durable_mp.config import Duration, StepConfig
 from durable_mp.local import LocalRunner, LocalService
 from durable_mp.plugin import (
     DurableInstrumentationPlugin,
+    InvocationStartInfo,
     PropagationMetadata,
     UserFunctionEndInfo,
     UserFunctionStartInfo,
@@ -220,3 +221,25 @@ def test_a_chained_invoke_start_carries_the_plugin_trace_header(
     assert len(starts) == 1
     assert starts[0].chained_invoke_options.x_amzn_trace_id == header
     assert starts[0].chained_invoke_options.to_dict()["XAmznTraceId"] == header
+
+
+def test_change_notifications_are_built_only_for_plugins_that_take_them() -> None:
+    """Building an OperationChangeInfo copies every operation, on every change: without a
+    plugin implementing on_operation_change, none is built (linear, not quadratic)."""
+    from durable_mp.plugins.dispatch import PluginRunner, _implements
+
+    class Changes(DurableInstrumentationPlugin):
+        def on_operation_change(self, info: Any) -> None:
+            pass
+
+    assert not _implements(Recorder(), "on_operation_change")
+    assert _implements(Changes(), "on_operation_change")
+    official = pytest.importorskip("aws_durable_execution_sdk_python_otel")
+    from durable_mp.plugins.official import adapt_foreign_plugin
+
+    adapted = adapt_foreign_plugin(official.InvocationOtelPlugin())
+    assert adapted is not None and not _implements(adapted, "on_operation_change")
+    for plugins, wanted in (([Recorder()], False), ([Recorder(), Changes()], True)):
+        runner = PluginRunner([Factory(plugin) for plugin in plugins])
+        runner.start_invocation(InvocationStartInfo(None, "arn", True))
+        assert runner.wants_changes is wanted, plugins

@@ -77,6 +77,16 @@ def report_failure(owner: object, hook: str, error: BaseException) -> None:
         logger.debug("Plugin %s raised in %s again: %r", name, hook, error)
 
 
+def _implements(plugin: object, hook: str) -> bool:
+    """Whether ``plugin`` (or the official-SDK plugin it adapts) overrides ``hook`` of its
+    SDK's ``DurableInstrumentationPlugin``, whose hooks do nothing."""
+    target = getattr(plugin, "wrapped_plugin", plugin)
+    for owner in type(target).__mro__:
+        if hook in vars(owner):
+            return owner.__name__ != "DurableInstrumentationPlugin"
+    return False
+
+
 def _control_part(error: BaseException) -> BaseException | None:
     """The part of ``error`` that tells the thread to stop, if any (groups are split)."""
     if isinstance(error, BaseExceptionGroup):
@@ -94,6 +104,7 @@ class PluginRunner:
         self._started: list[DurableInstrumentationPlugin] = []
         self._changes: ChangeThread | None = None
         self._changes_lock = threading.Lock()
+        self._wants_changes = False
 
     @property
     def active(self) -> bool:
@@ -101,8 +112,17 @@ class PluginRunner:
 
     # -- invocation ---------------------------------------------------------------------
 
+    @property
+    def wants_changes(self) -> bool:
+        """Whether a started plugin implements ``on_operation_change`` (building its info
+        means copying every operation, on every change)."""
+        return self._wants_changes
+
     def start_invocation(self, info: InvocationStartInfo) -> None:
         self._plugins = [plugin for f in self._factories if (plugin := self._create(f, info))]
+        self._wants_changes = any(
+            _implements(plugin, "on_operation_change") for plugin in self._plugins
+        )
         for plugin in self._plugins:
             self._started.append(plugin)  # counted first: a failed start still gets its end
             self._call(plugin, "on_invocation_start", info)

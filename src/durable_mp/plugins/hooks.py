@@ -213,6 +213,8 @@ class OperationHooks:
             for op in changed:
                 if op.is_terminal and op.operation_id not in self._ended:
                     self._pending_end[op.operation_id] = op
+        if not self._runner.wants_changes:  # the full map costs O(operations) per change
+            return
         self._runner.submit_change(
             OperationChangeInfo(
                 execution_arn=self._arn,
