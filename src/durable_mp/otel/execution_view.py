@@ -33,6 +33,7 @@ from durable_mp.otel.base import (
     record_error,
     to_ns,
 )
+from durable_mp.otel.config import OtelPluginConfig
 from durable_mp.otel.ids import operation_span_id, random_span_id
 from durable_mp.otel.tracing import start_span
 from durable_mp.plugin import (
@@ -67,8 +68,8 @@ class ExecutionOtelPlugin(TracingPlugin):
 
     view = "execution"
 
-    def __init__(self, config: object = None) -> None:
-        super().__init__(config)  # type: ignore[arg-type]
+    def __init__(self, config: OtelPluginConfig | None = None) -> None:
+        super().__init__(config)
         self._placeholders: dict[str, _Placeholder] = {}
         self._checkpointed_contexts: set[str] = set()
         self._exported: set[str] = set()

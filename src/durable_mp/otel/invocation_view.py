@@ -31,6 +31,7 @@ from durable_mp.otel.base import (
     operation_attributes,
     record_error,
 )
+from durable_mp.otel.config import OtelPluginConfig
 from durable_mp.otel.ids import operation_span_id, random_span_id
 from durable_mp.otel.tracing import start_span
 from durable_mp.plugin import (
@@ -55,8 +56,8 @@ class InvocationOtelPlugin(TracingPlugin):
 
     view = "invocation"
 
-    def __init__(self, config: object = None) -> None:
-        super().__init__(config)  # type: ignore[arg-type]
+    def __init__(self, config: OtelPluginConfig | None = None) -> None:
+        super().__init__(config)
         self._spans: dict[str, Span] = {}  # open operation spans by operation id
         self._context_replayed: dict[str, bool] = {}
 
