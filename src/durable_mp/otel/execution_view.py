@@ -23,6 +23,7 @@ fresh id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from opentelemetry.trace import SpanContext, StatusCode
 
@@ -33,7 +34,6 @@ from durable_mp.otel.base import (
     record_error,
     to_ns,
 )
-from durable_mp.otel.config import OtelPluginConfig
 from durable_mp.otel.ids import operation_span_id, random_span_id
 from durable_mp.otel.tracing import start_span
 from durable_mp.plugin import (
@@ -45,6 +45,9 @@ from durable_mp.plugin import (
     UserFunctionEndInfo,
     UserFunctionStartInfo,
 )
+
+if TYPE_CHECKING:
+    from durable_mp.otel.config import OtelPluginConfig
 
 _WORKFLOW_SCOPE = "workflow"
 _STEP_NS = 1_000

@@ -31,7 +31,6 @@ from durable_mp.otel.base import (
     operation_attributes,
     record_error,
 )
-from durable_mp.otel.config import OtelPluginConfig
 from durable_mp.otel.ids import operation_span_id, random_span_id
 from durable_mp.otel.tracing import start_span
 from durable_mp.plugin import (
@@ -47,6 +46,8 @@ from durable_mp.plugin import (
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, SpanContext
+
+    from durable_mp.otel.config import OtelPluginConfig
 
 _INVOCATION_SCOPE = "invocation"
 
