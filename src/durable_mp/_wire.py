@@ -322,13 +322,20 @@ class CallbackOptions:
 
 @dataclass(frozen=True)
 class ChainedInvokeOptions:
+    """``x_amzn_trace_id``: the X-Ray header the target's invocation starts under (an
+    instrumentation plugin's, via ``provide_propagation_metadata``); without it the
+    service lets the target inherit the execution's own."""
+
     function_name: str
     tenant_id: str | None = None
+    x_amzn_trace_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"FunctionName": self.function_name}
         if self.tenant_id is not None:
             result["TenantId"] = self.tenant_id
+        if self.x_amzn_trace_id is not None:
+            result["XAmznTraceId"] = self.x_amzn_trace_id
         return result
 
 
@@ -418,7 +425,7 @@ class OperationUpdate:
             if callback is not None
             else None,
             chained_invoke_options=ChainedInvokeOptions(
-                invoke["FunctionName"], invoke.get("TenantId")
+                invoke["FunctionName"], invoke.get("TenantId"), invoke.get("XAmznTraceId")
             )
             if invoke is not None
             else None,

@@ -325,9 +325,11 @@ def execute_body(
     hooks = scope.hooks
     if not hooks.active:
         return executor.run(job, parent)
-    wrappers = hooks.worker_contexts(identifier, attempt)
-    if wrappers:
-        job = replace(job, body_wrappers=(*job.body_wrappers, *wrappers))
+    contexts = hooks.worker_contexts(identifier, attempt)
+    first = len(job.body_wrappers)
+    if contexts.factories:
+        job = replace(job, body_wrappers=(*job.body_wrappers, *contexts.factories))
     outcome = executor.run(job, parent)
-    hooks.body_ran(identifier, attempt, outcome.run, outcome.error)
+    reports = contexts.owners_of(((r.wrapper, r.payload) for r in parent.reports), first)
+    hooks.body_ran(identifier, attempt, outcome.run, outcome.error, reports)
     return outcome
