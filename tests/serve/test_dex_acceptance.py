@@ -48,10 +48,11 @@ def dex_and_serve(processes, start_serve):
     """Starts dex-local-runner and serve, each pointed at the other, both on 127.0.0.1."""
     assert DEX_RUNNER.exists(), "dex-local-runner is missing: pip install '.[test]'"
 
-    def start(*serve_args: str) -> tuple[str, object, Serve]:
+    def start(*serve_args: str, sandbox_disable: str = "") -> tuple[str, object, Serve]:
         dex_port = free_port()
         dex_url = f"http://127.0.0.1:{dex_port}"
-        serve = start_serve(*serve_args, env=base_env(AWS_ENDPOINT_URL_LAMBDA=dex_url))
+        env = base_env(AWS_ENDPOINT_URL_LAMBDA=dex_url, DURABLE_MP_SANDBOX_DISABLE=sandbox_disable)
+        serve = start_serve(*serve_args, env=env)
         dex = Started(
             [str(DEX_RUNNER), "start-server", "--host", "127.0.0.1", "--port", str(dex_port),
              "--lambda-endpoint", serve.url, "--log-level", "WARNING"],
@@ -100,7 +101,7 @@ def test_dex_local_runner_drives_a_served_handler_to_completion(dex_and_serve):
     assert result["inner"] == "inchild"
     assert result["event"] == {"x": 1}
     runtimes = {child.pid for child in serve.children()
-                if "durable_mp.serve.runtime" in " ".join(child.cmdline())}
+                if "awslambdaric" in " ".join(child.cmdline())}
     assert result["runtime_pid"] in runtimes
     assert result["step_pid"] != result["runtime_pid"]  # the body ran in a worker process
     assert result["step_pid"] not in runtimes
@@ -141,7 +142,10 @@ def test_dex_local_runner_drives_a_served_handler_to_completion(dex_and_serve):
 def test_a_runtime_crash_is_a_failed_invocation_that_dex_retries(dex_and_serve, tmp_path):
     """Runtime.ExitError: dex invokes again (after its 5 s back-off) on a fresh runtime,
     which replays the checkpointed step; the failed attempt leaves no history event."""
-    dex_url, client, serve = dex_and_serve(f"{HANDLERS}:crash_once", "--sandboxes", "1")
+    # The marker must outlive the sandbox: on Lambda, and in serve's sandboxes, /tmp is
+    # private to each one, so this test opts out of the filesystem constraint.
+    dex_url, client, serve = dex_and_serve(f"{HANDLERS}:crash_once", "--sandboxes", "1",
+                                           sandbox_disable="filesystem,non_root")
     first_runtime = {child.pid for child in serve.children()}
     execution = run_execution(dex_url, client, {"marker": str(tmp_path / "crashed")},
                               function="crash_once")

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from durable_mp.sandbox.watchdog import ensure_watchdog, group_prefix
+
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("freezer", "memory", "cpu")
 CPU_PERIOD_US = 100_000
@@ -41,6 +43,10 @@ def own_group(controller: str) -> Path | None:
             directory = mount / path.lstrip("/")
             return directory if directory.is_dir() else None
     return None
+
+
+def _own_groups() -> list[Path]:
+    return [group for group in map(own_group, CONTROLLERS) if group is not None]
 
 
 def probe() -> dict[str, str | None]:
@@ -71,8 +77,10 @@ class SandboxGroups:
                 parent = own_group(controller)
                 if parent is None:
                     raise CgroupError(f"no {controller} group")
-                path = parent / "durable-mp" / name
-                path.mkdir(parents=True, exist_ok=True)
+                (parent / "durable-mp").mkdir(exist_ok=True)
+                ensure_watchdog([own / "durable-mp" for own in _own_groups()])
+                path = parent / "durable-mp" / f"{group_prefix()}{name}"
+                path.mkdir()
                 paths[controller] = path
         except OSError:
             cls(paths).remove()

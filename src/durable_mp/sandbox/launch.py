@@ -38,13 +38,28 @@ IFS='
 for p in $_DMP_READ_ONLY; do mount --bind "$p" "$p"; mount -o remount,bind,ro "$p"; done
 if [ -d /dev/shm ]; then mount -t tmpfs -o ro,size=4k,mode=1777 shm /dev/shm; fi
 mount -t tmpfs -o size={TMP_SIZE_MB}m,mode=1777 tmp "$_DMP_STAGE"
+n=0
+for line in $_DMP_REVEAL; do
+  n=$((n + 1)); mkdir -p "$_DMP_STAGE/.reveal/$n"
+  mount --bind "${{line#*:}}" "$_DMP_STAGE/.reveal/$n"
+  mount -o remount,bind,ro "$_DMP_STAGE/.reveal/$n"
+done
+hidden=
+n=0
+for line in $_DMP_REVEAL; do
+  n=$((n + 1)); top="${{line%%:*}}"; path="${{line#*:}}"
+  case " $hidden " in *" $top "*) ;; *) mount -t tmpfs -o mode=755,size=1m hide "$top"; hidden="$hidden $top";; esac
+  mkdir -p "$path"
+  mount --move "$_DMP_STAGE/.reveal/$n" "$path"
+done
+rm -rf "$_DMP_STAGE/.reveal"
 for p in $_DMP_KEEP; do
   mkdir -p "$_DMP_STAGE/$p"
   mount --bind "/tmp/$p" "$_DMP_STAGE/$p"
   mount -o remount,bind,ro "$_DMP_STAGE/$p"
 done
 mount --move "$_DMP_STAGE" /tmp
-unset _DMP_READ_ONLY _DMP_STAGE _DMP_KEEP IFS
+unset _DMP_READ_ONLY _DMP_STAGE _DMP_KEEP _DMP_REVEAL IFS
 exec "$@"
 """
 
@@ -74,6 +89,9 @@ def command(
         extra["_DMP_READ_ONLY"] = str(config.task_root)
         extra["_DMP_STAGE"] = str(stage)
         extra["_DMP_KEEP"] = "\n".join(sorted(set(_under_tmp(visible))))
+        extra["_DMP_REVEAL"] = "\n".join(
+            f"{top}:{path}" for top, path in _hidden_from_others(visible)
+        ) if capabilities.non_root else ""
         argv = ["unshare", "--mount", "--propagation", "private", "--",
                 "sh", "-c", MOUNTS, "durable-mp-sandbox", *argv]
     if groups:
@@ -84,9 +102,37 @@ def command(
 
 def _interpreter_paths() -> list[str]:
     """Where this Python and its packages live: the runtime needs them after /tmp is new."""
-    paths = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)}
+    paths = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)}
     paths.update(entry for entry in sys.path if entry and os.path.isdir(entry))
     return sorted(paths)
+
+
+def _hidden_from_others(paths: list[str]) -> list[tuple[str, str]]:
+    """(closed ancestor, path) for each of ``paths`` that another user cannot reach.
+
+    The runtime runs as uid 993, but its Python may live in root's home (pyenv). Inside
+    the sandbox's mount namespace such an ancestor (``/root``) is covered by an empty
+    tmpfs into which only the needed directories are bound, read-only.
+    """
+    found: dict[str, str] = {}
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved.parts[:2] == ("/", "tmp") or not resolved.is_dir():
+            continue
+        for ancestor in list(reversed(resolved.parents))[1:]:
+            try:
+                closed = not ancestor.stat().st_mode & 0o001
+            except OSError:
+                break
+            if closed:
+                found.setdefault(str(resolved), str(ancestor))
+                break
+    pairs = sorted((top, path) for path, top in found.items())
+    kept: list[tuple[str, str]] = []
+    for top, path in pairs:
+        if not any(Path(path).is_relative_to(other) for _, other in kept):
+            kept.append((top, path))
+    return kept
 
 
 def _under_tmp(paths: list[str]) -> list[str]:

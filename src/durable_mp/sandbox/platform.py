@@ -20,6 +20,7 @@ from durable_mp.sandbox import cgroups
 
 LAMBDA_UID = 993  # Lambda's sbx_user1051
 LAMBDA_GID = 990
+DISABLE_ENV = "DURABLE_MP_SANDBOX_DISABLE"  # e.g. "non_root,filesystem": go without those
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ def capabilities() -> Capabilities:
             missing["filesystem"] = "unshare or mount (util-linux) is not installed"
         if shutil.which("setpriv") is None:
             missing["non_root"] = "setpriv (util-linux) is not installed"
+    for key in os.environ.get(DISABLE_ENV, "").replace(",", " ").split():
+        if key in WHAT_IS_LOST:
+            missing.setdefault(key, f"{DISABLE_ENV} lists it")
     return Capabilities(
         freezer="freezer" not in missing,
         memory="memory" not in missing,

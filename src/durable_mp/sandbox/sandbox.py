@@ -88,6 +88,7 @@ class Sandbox:
         self._frozen = False
         self._dead = False
         self._first = True
+        self._released = False
         self.groups: cgroups.SandboxGroups | None = None
         self._stage: Path | None = None
         self.api = RuntimeApi(on_idle=self._rest)
@@ -272,7 +273,10 @@ class Sandbox:
 
     def kill(self) -> int | None:
         """Kill the whole environment and release what it held; its exit code."""
-        self._dead = True
+        with self._lock:
+            if self._released:
+                return self._exit_code()
+            self._released = self._dead = True
         process = self._process
         if self.groups is not None:
             with contextlib.suppress(OSError):
