@@ -160,19 +160,34 @@ class SandboxGroups:
             time.sleep(_FREEZE_POLL)
         return True
 
+    def let_the_killed_die(self, timeout: float = 0.5) -> None:
+        """After a thaw: wait until processes SIGKILLed while frozen have died, so the
+        runtime's next event never finds a worker that is dead but not yet gone."""
+        deadline = time.monotonic() + timeout
+        dying = [pid for pid in self.pids() if _kill_pending(pid)]
+        while dying and time.monotonic() < deadline:
+            time.sleep(0.001)
+            dying = [pid for pid in dying if _running(pid)]
+
     def kill_all(self, timeout: float = 5.0) -> None:
         """SIGKILL every process in the group, wherever it forked to or whatever session
-        it moved to. Frozen first, so nothing forks between the listing and the kill."""
-        frozen = "freezer" in self.paths and self.freeze(timeout)
+        it moved to. Frozen first, so nothing forks between the listing and the kill
+        (a task stuck at the memory limit may not freeze: it is killed all the same), and
+        always thawed after, since a frozen task dies only once it runs again."""
+        tried = "freezer" in self.paths
+        if tried:
+            with contextlib.suppress(OSError):
+                self.freeze(min(timeout, 1.0))
         deadline = time.monotonic() + timeout
         while True:
             pids = self.pids()
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            if frozen:
-                self.thaw(timeout)  # killed tasks die once they run
-                frozen = False
+            if tried:
+                with contextlib.suppress(OSError):
+                    self.thaw(timeout)
+                tried = False
             if not pids or time.monotonic() > deadline:
                 return
             time.sleep(0.01)
@@ -191,6 +206,28 @@ class SandboxGroups:
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.01)
+
+
+_SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+
+
+def _kill_pending(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & _SIGKILL_BIT:
+            return True
+    return False
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _read(path: Path) -> str:

@@ -209,6 +209,7 @@ class Sandbox:
             if self._frozen and self.groups is not None:
                 self.groups.thaw()
                 self._frozen = False
+                self.groups.let_the_killed_die()
             self.api.submit(invocation)
         reply = self._await(invocation, started + seconds, seconds)
         init = self.init_duration_ms if self._first else None

@@ -44,6 +44,13 @@ class WorkerHandle:
         self.launched_at = time.monotonic()
         self._send_lock = threading.Lock()
 
+    def exited(self) -> bool:
+        """Whether the process has ended (not reaped: the sentinel's handler does that)."""
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return False
+
     @classmethod
     def launch(cls, name: str) -> WorkerHandle:
         """Start a worker. Call only from the pool's thread: the kernel ties the worker's
