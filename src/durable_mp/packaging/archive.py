@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import compileall
 import os
+import py_compile
 import sys
 import zipfile
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # the same inputs make the same zip
 
@@ -19,7 +23,7 @@ def compile_for(staging: Path, python: str) -> bool:
         return False
     compileall.compile_dir(
         staging, quiet=2, workers=1,
-        invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
     )
     return True
 

@@ -10,6 +10,7 @@ top-level package (or module) from the working directory and is called as
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+_ATTRIBUTE = re.compile(r"[A-Za-z_][\w-]*")  # what getattr finds (a module __getattr__ too)
 SKIPPED_DIRS = {"__pycache__", "node_modules", ".git", ".venv", "venv", ".tox", ".mypy_cache",
                 ".pytest_cache", ".ruff_cache", "build", "dist"}
 
@@ -34,7 +36,7 @@ class UserCode:
 
 def locate(target: str, cwd: Path) -> UserCode:
     module_part, sep, attribute = target.rpartition(":")
-    if not sep or not module_part or not attribute.isidentifier():
+    if not sep or not module_part or not _ATTRIBUTE.fullmatch(attribute):
         raise CodeError(f"'{target}' is not a target; write path/to/app.py:handler or "
                         "package.module:handler")
     if module_part.endswith(".py") or "/" in module_part:

@@ -239,4 +239,6 @@ def _write(path: Path, value: str) -> None:
         with path.open("w") as handle:
             handle.write(value)
     except OSError as error:
-        raise CgroupError(error.errno, f"cannot write {value!r} to {path}: {error.strerror}") from None
+        raise CgroupError(
+            error.errno, f"cannot write {value!r} to {path}: {error.strerror}"
+        ) from None

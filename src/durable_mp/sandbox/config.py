@@ -6,9 +6,12 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from durable_mp.workers.sizing import LAMBDA_MAX_VCPUS, LAMBDA_MB_PER_VCPU
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240

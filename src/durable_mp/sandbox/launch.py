@@ -48,7 +48,10 @@ hidden=
 n=0
 for line in $_DMP_REVEAL; do
   n=$((n + 1)); top="${{line%%:*}}"; path="${{line#*:}}"
-  case " $hidden " in *" $top "*) ;; *) mount -t tmpfs -o mode=755,size=1m hide "$top"; hidden="$hidden $top";; esac
+  case " $hidden " in
+    *" $top "*) ;;
+    *) mount -t tmpfs -o mode=755,size=1m hide "$top"; hidden="$hidden $top";;
+  esac
   mkdir -p "$path"
   mount --move "$_DMP_STAGE/.reveal/$n" "$path"
 done

@@ -84,7 +84,7 @@ class RuntimeApi:
     def address(self) -> str:
         """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
         host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     def submit(self, invocation: Invocation) -> None:
         """Hand ``invocation`` to the runtime's (next) ``next`` call."""
@@ -189,10 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             self._reply(404, {"errorMessage": "not found", "errorType": "NotFound"})
             return
-        if match["kind"] == "error":
-            error_type = error_type or "Runtime.Unknown"
-        else:
-            error_type = None
+        error_type = (error_type or "Runtime.Unknown") if match["kind"] == "error" else None
         if self.server.api.end(match["id"], body, error_type):
             self._reply(202, {"status": "OK"})
         else:

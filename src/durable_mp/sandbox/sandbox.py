@@ -99,7 +99,7 @@ class Sandbox:
 
     @classmethod
     def start(cls, config: FunctionConfig, *, init_timeout: float | None = None) -> Sandbox:
-        """Start the runtime and wait for the end of INIT; ``InitFailed`` if it does not end well."""
+        """Start the runtime and wait for the end of INIT (``InitFailed`` if it fails)."""
         ensure_client()
         sandbox = cls(config, capabilities())
         try:
@@ -315,7 +315,8 @@ class Sandbox:
 
 def _new_trace_id() -> str:
     root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0;Lineage=1:{uuid.uuid4().hex[:8]}:0"
+    parent, lineage = uuid.uuid4().hex[:16], uuid.uuid4().hex[:8]
+    return f"Root={root};Parent={parent};Sampled=0;Lineage=1:{lineage}:0"
 
 
 def _error_type(reply: Reply) -> str:

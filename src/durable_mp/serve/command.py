@@ -7,9 +7,8 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
-
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from durable_mp.config import STEP_EXECUTORS
 from durable_mp.sandbox.config import (

@@ -91,7 +91,8 @@ class InvokeHandler(BaseHTTPRequestHandler):
     server: InvokeServer
 
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # every read and write, headers included
+        # Every read and write, headers included (StreamRequestHandler reads it here).
+        self.timeout = self.server.read_timeout  # type: ignore[misc]
         super().setup()
 
     def do_POST(self) -> None:

@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from durable_mp.sandbox import FunctionConfig
 from durable_mp.serve.functions import (
@@ -40,7 +40,7 @@ class PlanError(Exception):
 
 
 def plan_functions(args: argparse.Namespace) -> dict[str, FunctionConfig]:
-    common = {
+    common: dict[str, Any] = {
         "memory_mb": args.memory_size,
         "timeout": args.timeout,
         "init_timeout": args.init_timeout,
@@ -65,7 +65,9 @@ def plan_functions(args: argparse.Namespace) -> dict[str, FunctionConfig]:
     return configs
 
 
-def _bundle_functions(args: argparse.Namespace, common: dict[str, object]) -> dict[str, FunctionConfig]:
+def _bundle_functions(
+    args: argparse.Namespace, common: dict[str, Any]
+) -> dict[str, FunctionConfig]:
     bundle = args.bundle.expanduser().resolve()
     if not bundle.is_dir():
         raise PlanError(f"--bundle {args.bundle}: no such directory (unzip the bundle there)")
@@ -85,7 +87,7 @@ def _bundle_functions(args: argparse.Namespace, common: dict[str, object]) -> di
         if name in configs:
             raise PlanError(f"two handlers are served as '{name}'; name one with NAME=HANDLER")
         configs[name] = FunctionConfig(
-            name=name, handler=parsed.spec, task_root=bundle, bare=True, **common  # type: ignore[arg-type]
+            name=name, handler=parsed.spec, task_root=bundle, bare=True, **common
         )
     return configs
 
