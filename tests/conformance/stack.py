@@ -50,7 +50,7 @@ DUMMY_AWS = {
 }
 # Each function has sandboxes of its own, as on Lambda; idle ones are frozen and cost only
 # memory, and more of them means fewer cold starts when a function is invoked again.
-SANDBOXES = 64
+SANDBOXES = 40
 START_TIMEOUT = 60.0
 
 
@@ -189,6 +189,7 @@ class DexStack:
         command = [
             sys.executable, "-m", "tests.serve.serve_cli", "serve", "--host", "127.0.0.1",
             "--port", "0", "--sandboxes", str(SANDBOXES), "--timeout", "120",
+            "--init-timeout", "60",
             *self.served.serve_arguments(self.bundle),
         ]  # fmt: skip
         with self.serve_log.open("ab") as log:
