@@ -21,6 +21,8 @@ from durable_mp.sandbox.watchdog import ensure_watchdog, group_prefix
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("freezer", "memory", "cpu")
 CPU_PERIOD_US = 100_000
+SHARES_PER_VCPU = 8 * 1024  # as much as eight busy processes per vCPU
+MAX_SHARES = 262_144
 _FREEZE_POLL = 0.002
 
 
@@ -102,9 +104,13 @@ class SandboxGroups:
         _write(group / "memory.oom_control", "1")
 
     def limit_cpu(self, vcpus: float) -> None:
+        """At most ``vcpus`` CPUs (the CFS quota). The group's weight is raised too: by
+        default a group weighs as much as one busy process of the host, so on a loaded
+        host a sandbox would get a sliver of its quota; Lambda's vCPUs are its own."""
         group = self.paths["cpu"]
         _write(group / "cpu.cfs_period_us", str(CPU_PERIOD_US))
         _write(group / "cpu.cfs_quota_us", str(max(1000, round(vcpus * CPU_PERIOD_US))))
+        _write(group / "cpu.shares", str(min(MAX_SHARES, max(2, round(SHARES_PER_VCPU * vcpus)))))
 
     def cpu_quota(self) -> float | None:
         """The vCPUs the cpu group allows (None without a quota)."""

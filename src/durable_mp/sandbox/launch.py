@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from durable_mp.sandbox.config import TMP_SIZE_MB
+from durable_mp.sandbox.layer import layer_packages, layer_python
 from durable_mp.sandbox.platform import LAMBDA_GID, LAMBDA_UID
 
 if TYPE_CHECKING:
@@ -70,9 +71,9 @@ exec "$@"
 _DROPPED = ("PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
 
 
-def runtime_command(config: FunctionConfig) -> list[str]:
-    flags = ["-S", "-s"] if config.bare else []
-    return [config.python, *flags, "-m", "awslambdaric", config.handler]
+def runtime_command(config: FunctionConfig, layer: Path | None) -> list[str]:
+    python = layer_python(layer) if layer is not None else config.python
+    return [python, "-m", "awslambdaric", config.handler]
 
 
 def command(
@@ -80,7 +81,7 @@ def command(
     layer: Path | None,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and the extra environment that start ``config``'s runtime."""
-    argv = runtime_command(config)
+    argv = runtime_command(config, layer)
     extra: dict[str, str] = {}
     if capabilities.non_root:
         argv = ["setpriv", f"--reuid={LAMBDA_UID}", f"--regid={LAMBDA_GID}", "--clear-groups",
@@ -164,7 +165,7 @@ def environment(
         env.pop("HOME", None)  # uid 993 has no home, as on Lambda
     path = [str(config.task_root), *config.python_path]
     if layer is not None:
-        path.append(str(layer))
+        path.append(str(layer_packages(layer)))
     elif not config.bare and env.get("PYTHONPATH"):
         path.append(env["PYTHONPATH"])
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"

@@ -2,7 +2,9 @@
 
 On Lambda the runtime (``/var/runtime``) brings ``awslambdaric``; the function's bundle
 brings everything else. A *bare* sandbox gets exactly that: the bundle, and a directory
-of links to the installed ``awslambdaric`` and what it needs, nothing more.
+of links to the installed ``awslambdaric`` and what it needs, nothing more. Its Python is
+an empty virtual environment of this interpreter, so the processes the handler starts
+(step workers, which ignore ``-S``) see no site-packages either.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib.metadata
 import re
 import tempfile
 import threading
+import venv
 from pathlib import Path
 
 CLIENT = "awslambdaric"
@@ -45,12 +48,25 @@ def runtime_layer() -> Path:
         ensure_client()
         layer = Path(tempfile.mkdtemp(prefix="durable-mp-runtime-"))
         layer.chmod(0o755)
+        packages = layer / "packages"
+        packages.mkdir()
         for top in sorted(_top_level_paths(CLIENT, set())):
-            link = layer / top.name
+            link = packages / top.name
             with contextlib.suppress(FileExistsError):
                 link.symlink_to(top)
+        venv.EnvBuilder(symlinks=True, with_pip=False, clear=True).create(layer / "python")
         _layer = layer
         return layer
+
+
+def layer_packages(layer: Path) -> Path:
+    """The directory to put on ``PYTHONPATH``: awslambdaric and its dependencies."""
+    return layer / "packages"
+
+
+def layer_python(layer: Path) -> str:
+    """An interpreter with nothing installed (an empty virtual environment)."""
+    return str(layer / "python" / "bin" / "python3")
 
 
 def _top_level_paths(name: str, seen: set[str]) -> set[Path]:

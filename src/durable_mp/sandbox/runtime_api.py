@@ -159,6 +159,9 @@ class _Server(ThreadingHTTPServer):
         self.api = api
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a runtime killed mid-request (timeout, out of memory) resets its socket."""
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
