@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 PROCESS = "durable-mp process"
 THREAD = "durable-mp thread"
 INLINE = "durable-mp inline"
+PIPELINED = "durable-mp process, pipelined"
 OFFICIAL = "official SDK"
 SERIAL = "serial (no SDK)"
 

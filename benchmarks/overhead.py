@@ -14,6 +14,7 @@ from benchmarks import workloads
 from benchmarks.common import (
     INLINE,
     OFFICIAL,
+    PIPELINED,
     PROCESS,
     THREAD,
     Row,
@@ -28,7 +29,12 @@ _EXECUTORS = {PROCESS: "process", THREAD: "thread", INLINE: "inline"}
 
 
 def _handlers(settings: Settings, contenders: tuple[str, ...]) -> dict[str, Any]:
-    handlers: dict[str, Any] = {name: workloads.dmp_steps(_EXECUTORS[name]) for name in contenders}
+    handlers: dict[str, Any] = {
+        name: workloads.dmp_steps("process", "pipelined")
+        if name == PIPELINED
+        else workloads.dmp_steps(_EXECUTORS[name])
+        for name in contenders
+    }
     if settings.official and official_available():
         handlers[OFFICIAL] = workloads.official_steps()
     return handlers
@@ -69,7 +75,7 @@ def checkpoint_latency(settings: Settings) -> list[ScenarioResult]:
     steps = settings.pick(60, 15, 5)
     latency = 0.020
     rounds = settings.rounds(5, 2, 1)
-    handlers = _handlers(settings, (PROCESS, THREAD))
+    handlers = _handlers(settings, (PROCESS, THREAD, PIPELINED))
     event = {"steps": steps}
     expected = sum(range(steps))
 
@@ -99,4 +105,14 @@ def checkpoint_latency(settings: Settings) -> list[ScenarioResult]:
                 result.median(contender),
             )
         )
+    result.row(PIPELINED).note = "opt-in: SUCCEED queued, not awaited"
+    result.targets.append(
+        Target(
+            "pipelined vs synchronous process mode (x)",
+            f"{PIPELINED} vs {PROCESS}",
+            5.0,
+            True,
+            result.median(PIPELINED) / result.median(PROCESS),
+        )
+    )
     return [result]

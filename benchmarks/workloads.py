@@ -87,11 +87,11 @@ def dmp_fanout_async(executor: str, workers: int | None = None) -> Any:
     return handler
 
 
-def dmp_steps(executor: str) -> Any:
+def dmp_steps(executor: str, checkpointing: str = "synchronous") -> Any:
     """``event["steps"]`` trivial sequential steps."""
     from durable_mp import durable_execution
 
-    @durable_execution(step_executor=executor)
+    @durable_execution(step_executor=executor, checkpointing=checkpointing)
     def handler(event: dict[str, Any], ctx: Any) -> int:
         total = 0
         for i in range(event["steps"]):

@@ -13,12 +13,35 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from durable_mp.concurrency.completion import (  # re-exported: official names
+    BatchItemStatus as BatchItemStatus,
+)
+from durable_mp.concurrency.completion import (
+    CompletionConfig as CompletionConfig,
+)
+from durable_mp.concurrency.completion import (
+    CompletionDecision as CompletionDecision,
+)
+from durable_mp.concurrency.completion import (
+    CompletionItemStatus as CompletionItemStatus,
+)
+from durable_mp.concurrency.completion import (
+    CompletionOutcome as CompletionOutcome,
+)
+from durable_mp.concurrency.completion import (
+    CompletionStatus as CompletionStatus,
+)
+from durable_mp.concurrency.completion import (
+    complete_batch as complete_batch,
+)
+from durable_mp.concurrency.completion import (
+    continue_batch as continue_batch,
+)
 from durable_mp.exceptions import ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from durable_mp.retries import RetryDecision
     from durable_mp.serdes import SerDes
     from durable_mp.types import SummaryGenerator
 
@@ -93,6 +116,26 @@ class JitterStrategy(StrEnum):
         return max(1, math.ceil(self.apply_jitter(base_delay)))
 
 
+@dataclass
+class RetryDecision:
+    """Whether to retry, and after how long."""
+
+    should_retry: bool
+    delay: Duration
+
+    @property
+    def delay_seconds(self) -> int:
+        return self.delay.to_seconds()
+
+    @classmethod
+    def retry(cls, delay: Duration) -> RetryDecision:
+        return cls(should_retry=True, delay=delay)
+
+    @classmethod
+    def no_retry(cls) -> RetryDecision:
+        return cls(should_retry=False, delay=Duration())
+
+
 _SUB_TYPE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_")
 _SUB_TYPE_MAX_LENGTH = 32
 
@@ -105,6 +148,24 @@ def _validate_sub_type(sub_type: str | None) -> None:
             f"sub_type must be 1 to {_SUB_TYPE_MAX_LENGTH} characters from A-Z, a-z, 0-9, "
             f"hyphen, and underscore, got: {sub_type!r}"
         )
+
+
+CheckpointingMode = Literal["synchronous", "pipelined"]
+CHECKPOINTING_MODES: tuple[CheckpointingMode, ...] = ("synchronous", "pipelined")
+
+
+def validate_checkpointing(
+    mode: str | None, source: str = "checkpointing"
+) -> CheckpointingMode | None:
+    """Check a checkpointing mode; ``source`` names where it came from for the message."""
+    if mode is None:
+        return None
+    if mode not in CHECKPOINTING_MODES:
+        raise ValidationError(
+            f"{source}={mode!r} is not a checkpointing mode; use one of "
+            + ", ".join(repr(name) for name in CHECKPOINTING_MODES)
+        )
+    return mode
 
 
 def validate_executor(executor: str | None, source: str = "executor") -> StepExecutorName | None:
@@ -249,122 +310,6 @@ class NestingType(Enum):
 
     NESTED = "NESTED"
     FLAT = "FLAT"
-
-
-class BatchItemStatus(Enum):
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    STARTED = "STARTED"
-
-
-class CompletionOutcome(Enum):
-    """Whether a batch completed by ``should_complete`` counts as a success."""
-
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-@dataclass(frozen=True)
-class CompletionDecision:
-    """Returned by ``should_complete``; build it with continue_batch / complete_batch."""
-
-    complete: bool
-    outcome: CompletionOutcome | None = None
-
-    def __post_init__(self) -> None:
-        if self.complete and self.outcome is None:
-            raise ValidationError("outcome is required when complete is True")
-        if not self.complete and self.outcome is not None:
-            raise ValidationError("outcome must be None when complete is False")
-
-
-def continue_batch() -> CompletionDecision:
-    """Keep the batch running."""
-    return CompletionDecision(complete=False)
-
-
-def complete_batch(outcome: CompletionOutcome = CompletionOutcome.SUCCEEDED) -> CompletionDecision:
-    """Complete the batch now, as a success unless ``outcome`` says otherwise."""
-    return CompletionDecision(complete=True, outcome=outcome)
-
-
-@dataclass(frozen=True)
-class CompletionItemStatus:
-    """One branch in a CompletionStatus; ``status`` None means not started yet."""
-
-    index: int
-    name: str | None = None
-    status: BatchItemStatus | None = None
-
-
-@dataclass(frozen=True)
-class CompletionStatus:
-    """Progress of a batch, given to ``should_complete``."""
-
-    success_count: int
-    failure_count: int
-    completed_count: int
-    total_count: int
-    items: tuple[CompletionItemStatus, ...] = ()
-
-
-@dataclass(frozen=True)
-class CompletionConfig:
-    """When a map or parallel completes.
-
-    Any criterion met completes the batch: ``min_successful`` successes, failures above
-    ``tolerated_failure_count`` or ``tolerated_failure_percentage``, a ``should_complete``
-    decision (which cannot be combined with the thresholds), or every item done. With no
-    criterion at all, the first failure completes it (fail fast).
-    """
-
-    min_successful: int | None = None
-    tolerated_failure_count: int | None = None
-    tolerated_failure_percentage: int | float | None = None
-    should_complete: Callable[[CompletionStatus], CompletionDecision] | None = None
-
-    def __post_init__(self) -> None:
-        if self.min_successful is not None and self.min_successful < 1:
-            raise ValidationError(f"min_successful must be at least 1, got: {self.min_successful}")
-        if self.tolerated_failure_count is not None and self.tolerated_failure_count < 0:
-            raise ValidationError(
-                f"tolerated_failure_count must be non-negative, got: {self.tolerated_failure_count}"
-            )
-        percentage = self.tolerated_failure_percentage
-        if percentage is not None and not 0 <= percentage <= 100:
-            raise ValidationError(
-                f"tolerated_failure_percentage must be between 0 and 100, got: {percentage}"
-            )
-        if self.should_complete is not None and not callable(self.should_complete):
-            raise ValidationError("should_complete must be callable")
-        if self.should_complete is not None and (
-            self.min_successful is not None
-            or self.tolerated_failure_count is not None
-            or percentage is not None
-        ):
-            raise ValidationError(
-                "should_complete cannot be combined with min_successful, "
-                "tolerated_failure_count, or tolerated_failure_percentage"
-            )
-
-    def _validate_for_total(self, total: int) -> None:
-        if self.min_successful is not None and self.min_successful > total:
-            raise ValidationError(
-                f"min_successful cannot be greater than total items: "
-                f"{self.min_successful} > {total}"
-            )
-
-    @staticmethod
-    def first_successful() -> CompletionConfig:
-        return CompletionConfig(min_successful=1)
-
-    @staticmethod
-    def all_completed() -> CompletionConfig:
-        return CompletionConfig(tolerated_failure_percentage=100)
-
-    @staticmethod
-    def all_successful() -> CompletionConfig:
-        return CompletionConfig(tolerated_failure_count=0, tolerated_failure_percentage=0)
 
 
 def _validate_concurrency(max_concurrency: int | None) -> None:

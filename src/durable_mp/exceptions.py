@@ -31,6 +31,23 @@ NON_RETRYABLE_CUSTOMER_ERROR_CODES = frozenset(
 )
 
 
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+def _reduce_without_init(self: BaseException) -> tuple[Any, ...]:
+    """Pickle an exception whose ``__init__`` takes more than its ``args``.
+
+    Exceptions cross worker pipes both ways (a body's error; the parent's answer to a
+    nested wait), and the default pickling calls ``cls(*args)``, which such a class
+    refuses. This rebuilds it from ``args`` and its attributes instead.
+    """
+    return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
 class AwsErrorObj(TypedDict):
     """The ``Error`` part of a botocore error response."""
 
@@ -74,6 +91,8 @@ class UnrecoverableError(DurableExecutionsError):
     def __init__(self, message: str, termination_reason: TerminationReason) -> None:
         super().__init__(message)
         self.termination_reason = termination_reason
+
+    __reduce__ = _reduce_without_init
 
 
 class ExecutionError(UnrecoverableError):
@@ -315,6 +334,8 @@ class TimedSuspendExecution(SuspendExecution):
         super().__init__(message)
         self.scheduled_timestamp = scheduled_timestamp
 
+    __reduce__ = _reduce_without_init
+
     @classmethod
     def from_delay(cls, message: str, delay_seconds: float) -> TimedSuspendExecution:
         return cls(message, time.time() + delay_seconds)
@@ -327,6 +348,8 @@ class BackgroundThreadError(BaseException):
         super().__init__(message)
         self.source_exception = source_exception
 
+    __reduce__ = _reduce_without_init
+
 
 class OrphanedChildException(BaseException):
     """A branch tried to checkpoint after its parent context already completed."""
@@ -334,6 +357,8 @@ class OrphanedChildException(BaseException):
     def __init__(self, message: str, operation_id: str) -> None:
         super().__init__(message)
         self.operation_id = operation_id
+
+    __reduce__ = _reduce_without_init
 
 
 # durable-mp ----------------------------------------------------------------------------

@@ -6,7 +6,13 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
-from durable_mp.config import StepExecutorName, validate_executor
+from durable_mp.config import (
+    CheckpointingMode,
+    StepExecutorName,
+    validate_checkpointing,
+    validate_executor,
+)
+from durable_mp.context import DurableContext
 from durable_mp.engine.invocation import run_invocation
 from durable_mp.engine.scope import InvocationSettings
 from durable_mp.exceptions import ValidationError
@@ -24,7 +30,7 @@ from durable_mp.lambda_service import (
 )
 
 if TYPE_CHECKING:
-    from durable_mp.context import DurableContext
+    from durable_mp.engine.operation_context import OperationContext
 
 __all__ = [
     "DurableExecutionInvocationInput",
@@ -53,6 +59,7 @@ def durable_execution(
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
     max_workers: int | None = None,
+    checkpointing: CheckpointingMode | None = None,
 ) -> Callable[[UserHandler], LambdaHandler]: ...
 
 
@@ -63,6 +70,7 @@ def durable_execution(
     step_executor: StepExecutorName | None = None,
     workers: int | None = None,
     max_workers: int | None = None,
+    checkpointing: CheckpointingMode | None = None,
 ) -> LambdaHandler | Callable[[UserHandler], LambdaHandler]:
     """Make ``func(event, ctx)`` a durable Lambda handler.
 
@@ -77,21 +85,32 @@ def durable_execution(
             step bodies wait on other operations (default ``max(4 * workers,
             workers + 8)``, or ``DURABLE_MP_MAX_WORKERS``). Hitting it fails the step with
             ``WorkerPoolError`` instead of hanging.
+        checkpointing: ``"synchronous"`` (default: every step waits for its SUCCEED to be
+            durable) or ``"pipelined"`` (an at-least-once step's SUCCEED is queued and the
+            handler goes on; see the README's "Pipelined checkpoints"). Default from
+            ``DURABLE_MP_CHECKPOINTING``.
     """
     validate_executor(step_executor, "step_executor")
+    validate_checkpointing(checkpointing, "checkpointing")
     for label, value in (("workers", workers), ("max_workers", max_workers)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValidationError(f"{label} must be a positive integer, got {value!r}")
-    settings = InvocationSettings(step_executor, workers, boto3_client, max_workers)
+    settings = InvocationSettings(
+        step_executor, workers, boto3_client, max_workers, checkpointing
+    )
+    settings.checkpointing_mode()  # a bad DURABLE_MP_CHECKPOINTING fails at import, clearly
     if func is None:
         return functools.partial(_decorate, settings=settings)
     return _decorate(func, settings=settings)
 
 
 def _decorate(func: UserHandler, *, settings: InvocationSettings) -> LambdaHandler:
+    def with_facade(event: Any, operations: OperationContext) -> Any:
+        return func(event, DurableContext(operations))
+
     @functools.wraps(func)
     def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-        return run_invocation(func, event, context, settings)
+        return run_invocation(with_facade, event, context, settings)
 
     lambda_handler.__durable_handler__ = func  # type: ignore[attr-defined]
     lambda_handler.__durable_settings__ = settings  # type: ignore[attr-defined]

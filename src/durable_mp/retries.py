@@ -10,39 +10,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
 
-from durable_mp.config import Duration, JitterStrategy
+from durable_mp.config import (
+    Duration,
+    JitterStrategy,
+)
+from durable_mp.config import (
+    RetryDecision as RetryDecision,  # re-exported: the official SDK defines it here
+)
 
 if TYPE_CHECKING:
     from durable_mp.config import ChildConfig
-    from durable_mp.context import DurableContext
 
 T = TypeVar("T")
+R = TypeVar("R")
 Numeric = int | float
 RetryStrategy = Callable[[Exception, int], "RetryDecision"]
 
 _MATCH_ALL = re.compile(r".*")
-
-
-@dataclass
-class RetryDecision:
-    """Whether to retry, and after how long."""
-
-    should_retry: bool
-    delay: Duration
-
-    @property
-    def delay_seconds(self) -> int:
-        return self.delay.to_seconds()
-
-    @classmethod
-    def retry(cls, delay: Duration) -> RetryDecision:
-        return cls(should_retry=True, delay=delay)
-
-    @classmethod
-    def no_retry(cls) -> RetryDecision:
-        return cls(should_retry=False, delay=Duration())
 
 
 @dataclass
@@ -230,9 +216,25 @@ class WithRetryConfig(Generic[T]):
     child_context_config: ChildConfig[T] | None = None
 
 
+class RetryableContext(Protocol):
+    """What :func:`with_retry` needs of a context (``DurableContext`` has it)."""
+
+    def wait(self, duration: Duration, name: str | None = None) -> None: ...
+
+    def run_in_child_context(
+        self,
+        func: Callable[[Self], R],
+        name: str | None = None,
+        config: ChildConfig[R] | None = None,
+    ) -> R: ...
+
+
+C = TypeVar("C", bound=RetryableContext)
+
+
 def with_retry(
-    context: DurableContext,
-    func: Callable[[DurableContext, int], T],
+    context: C,
+    func: Callable[[C, int], T],
     config: WithRetryConfig[T],
     name: str | None = None,
 ) -> T:
@@ -243,7 +245,7 @@ def with_retry(
     """
     strategy = config.retry_strategy or create_retry_strategy()
 
-    def attempts(ctx: DurableContext) -> T:
+    def attempts(ctx: C) -> T:
         attempt = 0
         while True:
             attempt += 1

@@ -24,6 +24,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+from durable_mp.concurrency.models import BatchResult
 from durable_mp.exceptions import RetryableSerDesError, SerDesError
 
 logger = logging.getLogger(__name__)
@@ -143,10 +144,6 @@ def _decode(envelope: Any) -> Any:
         case "b":
             return bool(value)
     decoder = _DECODERS.get(tag)
-    if decoder is None and tag == "br":  # BatchResult registers itself on import
-        import durable_mp.concurrency.models  # noqa: F401
-
-        decoder = _DECODERS.get(tag)
     if decoder is None:
         raise SerDesError(f'Unknown type tag: "{tag}"')
     return decoder(value, _decode)
@@ -197,6 +194,12 @@ register_envelope_type(
     "m",
     _encode_dict,
     lambda v, child: {key: child(item) for key, item in _expect(dict, v).items()},
+)
+register_envelope_type(
+    BatchResult,
+    "br",
+    lambda result, child: child(result.to_dict())["v"],
+    lambda value, child: BatchResult.from_dict(child({"t": "m", "v": value})),
 )
 
 

@@ -14,8 +14,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.__about__ import __version__
+from durable_mp._wire import CheckpointOutput, OperationUpdate, StateOutput
 from durable_mp.exceptions import CheckpointError, GetExecutionStateError
-from durable_mp.lambda_service import CheckpointOutput, OperationUpdate, StateOutput
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

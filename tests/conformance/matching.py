@@ -1,4 +1,4 @@
-"""The matching rules of the requirement YAMLs (DESIGN.md, "Reference material").
+"""The matching rules of the requirement YAMLs (see tests/conformance/requirements/README.md).
 
 Expected events are found in the actual history by ``EventId``; inside an event only the
 expected keys count (extra actual events and keys are ignored). ``'*'`` and ``{}`` accept

@@ -1,4 +1,4 @@
-"""Active-context accounting: the three orderings and the suspension rule (DESIGN rule 4)."""
+"""Active-context accounting: the three orderings and the suspension rule (docs/architecture.md, rule 4)."""
 
 from __future__ import annotations
 

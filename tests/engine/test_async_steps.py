@@ -230,6 +230,13 @@ def _compensation_handler(marker, **options):
 
         ctx.step_async(blocked(1), name="blocked-1")
         ctx.step_async(blocked(2), name="blocked-2")
+        # Submit the independent step only once both bodies run (and block) in the workers:
+        # otherwise, on a loaded machine, it could take a worker before they do.
+        deadline = time.time() + 60
+        while time.time() < deadline and not all(
+            os.path.exists(os.path.join(marker, f"blocked-{i}")) for i in (1, 2)
+        ):
+            time.sleep(0.02)
 
         def independent(_):
             deadline = time.time() + 20

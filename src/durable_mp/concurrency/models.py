@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from durable_mp.config import (
+from durable_mp.concurrency.completion import (
     BatchItemStatus,
     CompletionConfig,
     CompletionDecision,
@@ -28,7 +28,6 @@ from durable_mp.exceptions import (
     register_operation_error,
 )
 from durable_mp.lambda_service import ErrorObject
-from durable_mp.serdes import register_envelope_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -259,14 +258,6 @@ class BatchResult(Generic[R]):
     @property
     def total_count(self) -> int:
         return len(self.all)
-
-
-register_envelope_type(
-    BatchResult,
-    "br",
-    lambda result, child: child(result.to_dict())["v"],
-    lambda value, child: BatchResult.from_dict(child({"t": "m", "v": value})),
-)
 
 
 # -- summary envelope of large results --------------------------------------------------

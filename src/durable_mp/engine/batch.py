@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from durable_mp.config import CompletionConfig
-    from durable_mp.context import DurableContext
+    from durable_mp.engine.operation_context import OperationContext
     from durable_mp.serdes import SerDes
 
 
@@ -76,7 +76,7 @@ PARALLEL = _Kind(
 @dataclass
 class _Branch:
     index: int
-    func: Callable[[DurableContext], Any]
+    func: Callable[[OperationContext], Any]
     custom_name: str | None  # from item_namer or ParallelBranch; None otherwise
     name: str  # as recorded in the history
     completion: Completion[Any] | None = None  # set once started
@@ -94,15 +94,15 @@ class _Batch:
 
 
 def run_map(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
     inputs: Sequence[Any],
-    func: Callable[[DurableContext, Any, int, Sequence[Any]], Any],
+    func: Callable[[OperationContext, Any, int, Sequence[Any]], Any],
     config: MapConfig[Any] | None,
 ) -> BatchResult[Any]:
     config = config or MapConfig()
 
-    def bind(index: int, item: Any) -> Callable[[DurableContext], Any]:
+    def bind(index: int, item: Any) -> Callable[[OperationContext], Any]:
         return lambda child: func(child, item, index, inputs)
 
     branches = []
@@ -114,9 +114,9 @@ def run_map(
 
 
 def run_parallel(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
-    functions: Sequence[Callable[[DurableContext], Any] | ParallelBranch[Any]],
+    functions: Sequence[Callable[[OperationContext], Any] | ParallelBranch[Any]],
     config: ParallelConfig | None,
 ) -> BatchResult[Any]:
     config = config or ParallelConfig()
@@ -129,7 +129,7 @@ def run_parallel(
 
 
 def _run_batch(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
     kind: _Kind,
     branches: list[_Branch],
@@ -144,7 +144,7 @@ def _run_batch(
         options.nesting_type,
     )
 
-    def coordinate(batch_ctx: DurableContext) -> BatchResult[Any]:
+    def coordinate(batch_ctx: OperationContext) -> BatchResult[Any]:
         op = batch_ctx.scope.manager.get(identifier.operation_id)
         if op is not None and op.status is OperationStatus.SUCCEEDED:
             return _replay(batch_ctx, identifier, batch, op.result)  # ReplayChildren mode
@@ -156,20 +156,20 @@ def _run_batch(
 
 
 def _branch_identifier(
-    batch_ctx: DurableContext, batch_id: OperationIdentifier, batch: _Batch, branch: _Branch
+    batch_ctx: OperationContext, batch_id: OperationIdentifier, batch: _Batch, branch: _Branch
 ) -> OperationIdentifier:
     return OperationIdentifier(
         operation_id=operation_id_for(batch_id.operation_id, branch.index),
         operation_type=OperationType.CONTEXT,
         sub_type=batch.kind.iteration,
-        parent_id=batch_ctx._parent_id,
+        parent_id=batch_ctx.parent_id,
         name=branch.name,
         path=f"{batch_id.path}-{branch.index}",
     )
 
 
 def _run_branch(
-    batch_ctx: DurableContext, batch_id: OperationIdentifier, batch: _Batch, branch: _Branch
+    batch_ctx: OperationContext, batch_id: OperationIdentifier, batch: _Batch, branch: _Branch
 ) -> Any:
     identifier = _branch_identifier(batch_ctx, batch_id, batch, branch)
     checkpoint = batch_ctx.scope.manager.get(identifier.operation_id)
@@ -201,7 +201,7 @@ def _is_fatal(error: BaseException) -> bool:
 
 
 class _Coordinator:
-    def __init__(self, batch_ctx: DurableContext, identifier: OperationIdentifier, batch: _Batch):
+    def __init__(self, batch_ctx: OperationContext, identifier: OperationIdentifier, batch: _Batch):
         self.ctx = batch_ctx
         self.identifier = identifier
         self.batch = batch
@@ -297,7 +297,7 @@ def _status(branch: _Branch) -> BatchItemStatus | None:
 
 
 def _replay(
-    batch_ctx: DurableContext, identifier: OperationIdentifier, batch: _Batch, summary: str | None
+    batch_ctx: OperationContext, identifier: OperationIdentifier, batch: _Batch, summary: str | None
 ) -> BatchResult[Any]:
     """Rebuild a result that was too large to checkpoint (ReplayChildren)."""
     record = CompletionRecord.parse(summary)

@@ -60,6 +60,7 @@ class _Queued:
     done: threading.Event | None = None  # set for synchronous callers
     error: BaseException | None = None
     enqueued: float = field(default_factory=time.monotonic)
+    sequence: int = 0  # enqueue order, for flush()
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class CheckpointBatcher:
         self._stopping = False
         self._failure: BaseException | None = None
         self._execution_completed = False
+        self._enqueued = 0  # updates enqueued so far
+        self._acknowledged = 0  # of those, how many the service has accepted (a prefix)
+        self._flushing = 0  # callers in flush(): the thread must not linger
         self._thread = threading.Thread(target=self._run, name="durable-mp-checkpoint", daemon=True)
         self.stats = BatcherStats()
         # ClientToken: unique per call (a random prefix per invocation, then a counter),
@@ -138,11 +142,36 @@ class CheckpointBatcher:
     def execution_completed(self) -> bool:
         return self._execution_completed
 
+    def flush(self) -> None:
+        """Block until every update enqueued so far is accepted by the service.
+
+        The barrier of pipelined checkpointing: the end of an invocation (and anything
+        else that must not run ahead of unacknowledged updates) waits here. Raises what
+        a synchronous checkpoint would if a call failed.
+        """
+        with self._cond:
+            target = self._enqueued
+            self._flushing += 1
+            self._cond.notify_all()  # a lingering thread sends now
+            try:
+                while (
+                    self._acknowledged < target
+                    and self._failure is None
+                    and not self._execution_completed
+                ):
+                    self._cond.wait()
+            finally:
+                self._flushing -= 1
+            if self._failure is not None:
+                raise _for_caller(self._failure)
+
     def _enqueue(self, update: OperationUpdate, *, sync: bool) -> None:
         item = _Queued(update, _update_size(update), threading.Event() if sync else None)
         batch: list[_Queued] | None = None
         with self._cond:
             self._raise_if_unusable_locked()
+            self._enqueued += 1
+            item.sequence = self._enqueued
             self._queue.append(item)
             self._queued_bytes += item.size
             if sync and not self._sending:
@@ -230,7 +259,8 @@ class CheckpointBatcher:
                 count, blocked = self._front_batch_locked()
                 full = count >= limits.max_updates or count < len(self._queue)
                 remaining = self._queue[0].enqueued + limits.linger_seconds - time.monotonic()
-                if full or blocked or self._stopping or remaining <= 0:
+                urgent = blocked or self._flushing or self._stopping
+                if full or urgent or remaining <= 0:
                     batch = [self._queue.popleft() for _ in range(count)]
                     self._queued_bytes -= sum(item.size for item in batch)
                     self._clear_due_refreshes()
@@ -266,7 +296,9 @@ class CheckpointBatcher:
     def _done_sending(self) -> None:
         with self._cond:
             self._sending = False
-            if (
+            if self._flushing:
+                self._cond.notify_all()
+            elif (
                 self._queue
                 or self._stopping
                 or self._refreshes
@@ -320,6 +352,11 @@ class CheckpointBatcher:
         if not updates:
             self.stats.refreshes += 1
         self._manager.apply_operations(operations)
+        if batch:
+            with self._cond:
+                self._acknowledged = batch[-1].sequence
+                if self._flushing:
+                    self._cond.notify_all()
         for item in batch:
             if item.done is not None:
                 item.done.set()
@@ -331,6 +368,7 @@ class CheckpointBatcher:
             logger.error("Checkpoint failed for %s: %s", self._arn, error)
         with self._cond:
             self._failure = error
+            self._cond.notify_all()  # flush() callers raise it
         for item in batch:
             item.error = error
             if item.done is not None:

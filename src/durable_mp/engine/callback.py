@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_mp.config import StepConfig
+from durable_mp.engine.child import run_child
 from durable_mp.engine.manager import Completion
+from durable_mp.engine.step import run_step
 from durable_mp.exceptions import (
     CallbackError,
     CallbackExternalError,
@@ -27,6 +29,7 @@ from durable_mp.lambda_service import (
     OperationAction,
     OperationStatus,
     OperationSubType,
+    OperationType,
 )
 from durable_mp.serdes import PassThroughSerDes, deserialize
 from durable_mp.types import WaitForCallbackContext
@@ -35,8 +38,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from durable_mp.config import CallbackConfig, WaitForCallbackConfig
-    from durable_mp.context import DurableContext
     from durable_mp.engine.ids import OperationIdentifier
+    from durable_mp.engine.operation_context import OperationContext
     from durable_mp.engine.scope import ExecutionScope
     from durable_mp.serdes import SerDes
     from durable_mp.types import StepContext
@@ -80,7 +83,7 @@ class Callback(Generic[T]):
 
 
 def create_callback(
-    ctx: DurableContext, identifier: OperationIdentifier, config: CallbackConfig | None
+    ctx: OperationContext, identifier: OperationIdentifier, config: CallbackConfig | None
 ) -> Callback[Any]:
     scope = ctx.scope
     manager = scope.manager
@@ -133,7 +136,7 @@ def _outcome(
 
 
 def wait_for_callback(
-    ctx: DurableContext,
+    ctx: OperationContext,
     submitter: Callable[[str, WaitForCallbackContext], Any],
     name: str | None,
     config: WaitForCallbackConfig | None,
@@ -141,8 +144,12 @@ def wait_for_callback(
     """Create a callback, hand its id to ``submitter`` in a step, wait for the result."""
     prefix = f"{name} " if name else ""
 
-    def in_child(child: DurableContext) -> Any:
-        callback = child.create_callback(name=f"{prefix}create callback id", config=config)
+    def in_child(child: OperationContext) -> Any:
+        sub_type = (config.sub_type if config else None) or OperationSubType.CALLBACK.value
+        with child.operation(
+            OperationType.CALLBACK, sub_type, f"{prefix}create callback id"
+        ) as identifier:
+            callback = create_callback(child, identifier, config)
 
         def submit(step: StepContext) -> Any:
             return submitter(callback.callback_id, WaitForCallbackContext(logger=step.logger))
@@ -150,13 +157,19 @@ def wait_for_callback(
         step_config = (
             StepConfig(retry_strategy=config.retry_strategy, serdes=config.serdes)
             if config
-            else None
+            else StepConfig()
         )
-        child.step(submit, name=f"{prefix}submitter", config=step_config)
+        with child.operation(
+            OperationType.STEP, OperationSubType.STEP.value, f"{prefix}submitter"
+        ) as identifier:
+            run_step(child, identifier, submit, step_config)
         return callback.result()
 
     try:
-        return ctx._run_child(in_child, name, None, OperationSubType.WAIT_FOR_CALLBACK.value)
+        with ctx.operation(
+            OperationType.CONTEXT, OperationSubType.WAIT_FOR_CALLBACK.value, name
+        ) as identifier:
+            return run_child(ctx, identifier, in_child, None)
     except ChildContextError as error:
         inner = error.__cause__
         if isinstance(inner, CallbackError):

@@ -1,4 +1,4 @@
-"""Child contexts: CONTEXT START, run the function with a child DurableContext, SUCCEED/FAIL.
+"""Child contexts: CONTEXT START, run the function in a child context, SUCCEED/FAIL.
 
 A result larger than 256 KB is not checkpointed: SUCCEED carries a summary (or nothing)
 with ReplayChildren, and replay re-runs the function, whose own operations replay from
@@ -28,16 +28,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from durable_mp.config import ChildConfig
-    from durable_mp.context import DurableContext
     from durable_mp.engine.ids import OperationIdentifier
+    from durable_mp.engine.operation_context import OperationContext
 
 T = TypeVar("T")
 
 
 def run_child(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
-    func: Callable[[DurableContext], T],
+    func: Callable[[OperationContext], T],
     config: ChildConfig[T] | None,
 ) -> T:
     scope = ctx.scope
@@ -59,9 +59,9 @@ def run_child(
     if op is None and not is_virtual:
         scope.batcher.checkpoint_async(identifier.update(OperationAction.START))
 
-    child = ctx._child(identifier, is_virtual=is_virtual)
+    child = ctx.child(identifier, is_virtual=is_virtual)
     if op is None and not is_virtual:
-        child._stop_replaying()  # a branch never checkpointed before is new work
+        child.stop_replaying()  # a branch never checkpointed before is new work
     try:
         raw = func(child)
         payload = serialize(serdes, raw, identifier.operation_id, arn)
@@ -70,7 +70,7 @@ def run_child(
         )
         if is_virtual or replay_children:
             return value  # type: ignore[no-any-return]
-        scope.refuse_orphan((*ctx._lineage, identifier.operation_id))
+        scope.refuse_orphan((*ctx.lineage, identifier.operation_id))
         checkpointed, replay = payload, False
         if payload is not None and len(payload) > CHECKPOINT_SIZE_LIMIT_BYTES:
             summarize = config.summary_generator if config else None
@@ -89,7 +89,7 @@ def run_child(
         if isinstance(error, InvocationError) and error.is_retryable():
             raise
         failure = error_object_for(error)
-        scope.refuse_orphan((*ctx._lineage, identifier.operation_id))
+        scope.refuse_orphan((*ctx.lineage, identifier.operation_id))
         if not is_virtual:
             scope.batcher.checkpoint(identifier.update(OperationAction.FAIL, error=failure))
         failure.raise_as_operation_error(ChildContextError)

@@ -27,8 +27,8 @@ from durable_mp.types import WaitForConditionCheckContext
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from durable_mp.context import DurableContext
     from durable_mp.engine.ids import OperationIdentifier
+    from durable_mp.engine.operation_context import OperationContext
     from durable_mp.types import StepContext
     from durable_mp.waits import WaitForConditionConfig
 
@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 
 def run_wait_for_condition(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
     check: Callable[[T, WaitForConditionCheckContext], T],
     config: WaitForConditionConfig[T],
@@ -79,7 +79,7 @@ def _not_pending(op: Operation | None) -> bool:
 
 
 def _check_once(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
     check: Callable[[Any, WaitForConditionCheckContext], Any],
     config: WaitForConditionConfig[Any],

@@ -150,7 +150,7 @@ class ThreadExecutor:
 
 
 class ProcessExecutor:
-    """Runs the body in a worker process of the warm pool (DESIGN.md rule 7)."""
+    """Runs the body in a worker process of the warm pool (docs/architecture.md, rule 7)."""
 
     name: StepExecutorName = "process"
 

@@ -18,6 +18,7 @@ from durable_mp.engine.activity import ActiveContext, acting_as
 from durable_mp.engine.batcher import CheckpointBatcher
 from durable_mp.engine.errors import error_object_for
 from durable_mp.engine.manager import ExecutionManager
+from durable_mp.engine.operation_context import OperationContext
 from durable_mp.engine.scope import ExecutionScope, InvocationSettings
 from durable_mp.exceptions import (
     BackgroundThreadError,
@@ -44,7 +45,6 @@ from durable_mp.service_client import LambdaServiceClient
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from durable_mp.context import DurableContext
     from durable_mp.service_client import DurableServiceClient
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ _TASK_JOIN_SECONDS = 600.0
 
 
 def run_invocation(
-    handler: Callable[[Any, DurableContext], Any],
+    handler: Callable[[Any, OperationContext], Any],
     event: Any,
     lambda_context: Any,
     settings: InvocationSettings,
@@ -76,11 +76,10 @@ def run_invocation(
     input_event = _input_event(manager, arn)
     batcher = CheckpointBatcher(client, manager, invocation.checkpoint_token)
     manager.set_refresh_hook(batcher.schedule_refresh)
-    scope = ExecutionScope(manager, batcher, arn, settings, lambda_context)
+    pipelined = settings.checkpointing_mode() == "pipelined"
+    scope = ExecutionScope(manager, batcher, arn, settings, lambda_context, pipelined)
 
-    from durable_mp.context import DurableContext
-
-    root_context = DurableContext(scope, replaying=manager.has_prior_operations())
+    root_context = OperationContext(scope, replaying=manager.has_prior_operations())
     root = ActiveContext("root")
     manager.register(root)
     batcher.start()
@@ -146,15 +145,20 @@ def _input_event(manager: ExecutionManager, arn: str) -> Any:
 
 
 def _run_handler(
-    handler: Callable[[Any, DurableContext], Any],
+    handler: Callable[[Any, OperationContext], Any],
     input_event: Any,
-    root_context: DurableContext,
+    root_context: OperationContext,
     scope: ExecutionScope,
     root: ActiveContext,
 ) -> Output:
     try:
-        result = handler(input_event, root_context)
-        scope.manager.raise_if_stopped()
+        try:
+            result = handler(input_event, root_context)
+            scope.manager.raise_if_stopped()
+        finally:
+            # The barrier at the end of an invocation: no answer runs ahead of a queued
+            # (pipelined) checkpoint; a failed one fails the invocation instead.
+            scope.batcher.flush()
         scope.manager.finish(root)
         serialized = json.dumps(result)
         return _succeeded(serialized, scope)

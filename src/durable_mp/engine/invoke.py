@@ -21,8 +21,8 @@ from durable_mp.serdes import DEFAULT_JSON_SERDES, deserialize, serialize
 
 if TYPE_CHECKING:
     from durable_mp.config import InvokeConfig
-    from durable_mp.context import DurableContext
     from durable_mp.engine.ids import OperationIdentifier
+    from durable_mp.engine.operation_context import OperationContext
 
 
 def _terminal(op: Operation | None) -> bool:
@@ -30,7 +30,7 @@ def _terminal(op: Operation | None) -> bool:
 
 
 def run_invoke(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
     function_name: str,
     payload: Any,

@@ -2,7 +2,7 @@
 
 The execution may suspend (the invocation returns PENDING) exactly when no context is
 active and something waits on the service. Three orderings keep the count honest
-(DESIGN.md rule 4):
+(docs/architecture.md, rule 4):
 
 1. a context is registered active *before* its work is submitted
    (callers use :meth:`hand_off` or :meth:`register` before starting work);

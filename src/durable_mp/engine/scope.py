@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from durable_mp.config import validate_checkpointing
 from durable_mp.engine.tasks import TaskGroup
 from durable_mp.exceptions import OrphanedChildException
 
 if TYPE_CHECKING:
-    from durable_mp.config import StepExecutorName
+    from durable_mp.config import CheckpointingMode, StepExecutorName
     from durable_mp.engine.batcher import CheckpointBatcher
     from durable_mp.engine.manager import Completion, ExecutionManager
+
+
+CHECKPOINTING_ENV = "DURABLE_MP_CHECKPOINTING"
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,16 @@ class InvocationSettings:
     workers: int | None = None
     boto3_client: Any = None
     max_workers: int | None = None
+    checkpointing: CheckpointingMode | None = None
+
+    def checkpointing_mode(self) -> CheckpointingMode:
+        """The handler's choice, else ``DURABLE_MP_CHECKPOINTING``, else synchronous."""
+        if self.checkpointing is not None:
+            return self.checkpointing
+        value = os.environ.get(CHECKPOINTING_ENV, "").strip().lower()
+        if not value:
+            return "synchronous"
+        return validate_checkpointing(value, CHECKPOINTING_ENV) or "synchronous"
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,8 @@ class ExecutionScope:
     durable_execution_arn: str
     settings: InvocationSettings
     lambda_context: Any = None
+    # Pipelined checkpointing: an at-least-once step's SUCCEED is queued, not awaited.
+    pipelined: bool = False
     tasks: TaskGroup = field(default_factory=TaskGroup)
     # In-process results of async operations, by operation id: a step body in a worker
     # process refers to a DurableFuture by that handle.

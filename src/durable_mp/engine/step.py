@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from durable_mp.config import StepConfig
-    from durable_mp.context import DurableContext
     from durable_mp.engine.ids import OperationIdentifier
+    from durable_mp.engine.operation_context import OperationContext
     from durable_mp.engine.scope import ExecutionScope
     from durable_mp.logger import Logger
     from durable_mp.types import StepContext
@@ -62,13 +62,13 @@ T = TypeVar("T")
 
 
 def run_step(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
     func: Callable[[StepContext], T],
     config: StepConfig,
 ) -> T:
     """Run a step to its outcome on the calling thread (``ctx.step``)."""
-    step = _Step(ctx.scope, identifier, func, config, ctx.logger, lineage=ctx._lineage)
+    step = _Step(ctx.scope, identifier, func, config, ctx.logger, lineage=ctx.lineage)
     done, value = step.replayed()
     if done:
         return value  # type: ignore[no-any-return]
@@ -89,7 +89,7 @@ def run_step(
 
 
 def start_step(
-    ctx: DurableContext,
+    ctx: OperationContext,
     identifier: OperationIdentifier,
     func: Callable[[StepContext], T],
     config: StepConfig,
@@ -100,7 +100,7 @@ def start_step(
     completion: Completion[T] = Completion(identifier.label)
     scope.completions[identifier.operation_id] = completion
     future = DurableFuture(manager, completion, identifier.operation_id, identifier.label)
-    step = _Step(scope, identifier, func, config, ctx.logger, lineage=ctx._lineage)
+    step = _Step(scope, identifier, func, config, ctx.logger, lineage=ctx.lineage)
     try:
         done, value = step.replayed()
     except Exception as error:
@@ -247,7 +247,12 @@ class _Step:
             value = self._deserialize(payload)  # the first run sees what replay will see
         except SerDesError as error:
             self._fail_permanently(error)
-        self.scope.batcher.checkpoint(identifier.update(OperationAction.SUCCEED, payload=payload))
+        succeed = identifier.update(OperationAction.SUCCEED, payload=payload)
+        if self.scope.pipelined and not self.at_most_once:
+            # At-least-once: if this never reaches the service, the step simply runs again.
+            self.scope.batcher.checkpoint_async(succeed)
+        else:
+            self.scope.batcher.checkpoint(succeed)
         return value
 
     def _fail_permanently(self, error: SerDesError) -> None:

@@ -1,7 +1,7 @@
 """Threads that drive operations started asynchronously (``step_async``, branches).
 
 Each task runs as its own :class:`ActiveContext`, registered by the caller before the
-task is submitted (DESIGN.md rule 4, first ordering). The invocation joins every task
+task is submitted (docs/architecture.md, rule 4a). The invocation joins every task
 before it answers, so no driver thread outlives its invocation.
 """
 

@@ -14,15 +14,15 @@ from durable_mp.futures import DurableFuture
 from durable_mp.lambda_service import Operation, OperationAction, WaitOptions
 
 if TYPE_CHECKING:
-    from durable_mp.context import DurableContext
     from durable_mp.engine.ids import OperationIdentifier
+    from durable_mp.engine.operation_context import OperationContext
 
 
 def _finished(op: Operation | None) -> bool:
     return op is not None and op.is_terminal
 
 
-def run_wait(ctx: DurableContext, identifier: OperationIdentifier, seconds: int) -> None:
+def run_wait(ctx: OperationContext, identifier: OperationIdentifier, seconds: int) -> None:
     """``ctx.wait``: the caller waits (inactive) until the timer has fired."""
     wake_at = _start(ctx, identifier, seconds)
     if wake_at is not None:
@@ -30,7 +30,7 @@ def run_wait(ctx: DurableContext, identifier: OperationIdentifier, seconds: int)
 
 
 def start_wait(
-    ctx: DurableContext, identifier: OperationIdentifier, seconds: int
+    ctx: OperationContext, identifier: OperationIdentifier, seconds: int
 ) -> DurableFuture[None]:
     """``ctx.wait_async``: a future that resolves when the timer has fired."""
     scope = ctx.scope
@@ -50,7 +50,7 @@ def start_wait(
     return DurableFuture(scope.manager, completion, identifier.operation_id, identifier.label)
 
 
-def _start(ctx: DurableContext, identifier: OperationIdentifier, seconds: int) -> float | None:
+def _start(ctx: OperationContext, identifier: OperationIdentifier, seconds: int) -> float | None:
     """Checkpoint START if new; the Unix time the timer ends, or None if it has."""
     manager = ctx.scope.manager
     op = manager.get(identifier.operation_id)

@@ -1,4 +1,4 @@
-"""The dispatch loop behind :meth:`LocalRunner.drive`: one execution tree to its end.
+"""The dispatch loop behind ``LocalRunner.drive``: one execution tree to its end.
 
 The tree is the root execution and the child executions its running chained invokes
 wait for, down through running parents. Every invocation, and every call of a plain
@@ -16,18 +16,18 @@ import datetime
 import logging
 import threading
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.local.abandon import Abandonment
 from durable_mp.local.errors import ExecutionNotRunningError
 from durable_mp.local.records import FAILED, SUCCEEDED
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from durable_mp.local.invoke import PendingCall
     from durable_mp.local.records import ExecutionRecord
-    from durable_mp.local.runner import LocalRunner
+    from durable_mp.local.service import LocalService
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +36,23 @@ POLL_SECONDS = 0.2  # how soon another process's change is noticed while nothing
 Key = tuple[str, ...]  # ("invoke", arn) or ("call", arn, operation id)
 
 
+class Invoker(Protocol):
+    """What the loop needs of its runner (``LocalRunner``): the service and how to invoke."""
+
+    service: LocalService
+    fast_forward: bool
+
+    def invoke_once(
+        self, arn: str, *, abandonment: Abandonment | None = None
+    ) -> Mapping[str, Any]: ...
+
+    def call_plain(self, call: PendingCall, *, abandonment: Abandonment | None = None) -> bool: ...
+
+
 class Drive:
     """One ``drive`` call: what is in flight, and the loop that decides what runs next."""
 
-    def __init__(self, runner: LocalRunner, root: str) -> None:
+    def __init__(self, runner: Invoker, root: str) -> None:
         self._runner = runner
         self._service = runner.service
         self._root = root
