@@ -78,19 +78,6 @@ def test_every_offline_command_of_the_deploy_section_runs_as_written(project):
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def test_an_arm64_bundle_gets_arm64_wheels_and_this_pythons_bytecode(project, tmp_path):
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    output = tmp_path / "arm.zip"
-    done = run(["durable-mp", "package", "examples/quickstart.py:handler", "--output",
-                str(output), "--arch", "arm64", "--python", python], project)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "quickstart.handler\n"
-    with zipfile.ZipFile(output) as archive:
-        assert elf_machines(archive, "psutil/") == {ELF_MACHINE["arm64"]}
-        tag = f"cpython-{python.replace('.', '')}"
-        assert f"durable_mp/__pycache__/__init__.{tag}.pyc" in archive.namelist()
-
-
 def write_project(directory: Path, name: str, native: bool) -> Path:
     """A local project with no wheel anywhere: pure Python, or with a C extension."""
     directory.mkdir()
@@ -101,10 +88,10 @@ def write_project(directory: Path, name: str, native: bool) -> Path:
         if native else ""
     )
     if native:
-        (directory / name / "_speed.c").write_text(textwrap.dedent(f"""
+        (directory / name / "_speed.c").write_text(textwrap.dedent("""
             #include <Python.h>
-            static struct PyModuleDef m = {{PyModuleDef_HEAD_INIT, "_speed", 0, -1, 0}};
-            PyMODINIT_FUNC PyInit__speed(void) {{ return PyModule_Create(&m); }}
+            static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "_speed", 0, -1, 0};
+            PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&m); }
         """))
     (directory / "setup.py").write_text(textwrap.dedent(f"""
         from setuptools import Extension, setup
@@ -113,15 +100,22 @@ def write_project(directory: Path, name: str, native: bool) -> Path:
     return directory
 
 
-def test_a_pure_python_dependency_without_a_wheel_is_built(project, tmp_path):
+def test_arm64_wheels_this_pythons_bytecode_and_a_pure_dependency_built_here(project, tmp_path):
+    """An arm64 bundle gets aarch64 wheels; a pure-Python project without a wheel is built."""
     write_project(tmp_path / "pure", "dmp_pure_demo", native=False)
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(f"{tmp_path / 'pure'}\n")
-    output = tmp_path / "b.zip"
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    output = tmp_path / "arm.zip"
     done = run(["durable-mp", "package", "examples/quickstart.py:handler", "--output",
-                str(output), "--requirements", str(requirements), "--python", "3.12"], project)
+                str(output), "--arch", "arm64", "--python", python,
+                "--requirements", str(requirements)], project)
     assert done.returncode == 0, done.stderr
+    assert done.stdout == "quickstart.handler\n"
     with zipfile.ZipFile(output) as archive:
+        assert elf_machines(archive, "psutil/") == {ELF_MACHINE["arm64"]}
+        tag = f"cpython-{python.replace('.', '')}"
+        assert f"durable_mp/__pycache__/__init__.{tag}.pyc" in archive.namelist()
         assert "dmp_pure_demo/__init__.py" in archive.namelist()
 
 

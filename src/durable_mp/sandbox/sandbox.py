@@ -93,6 +93,7 @@ class Sandbox:
         self._stage: Path | None = None
         self.api = RuntimeApi(on_idle=self._rest)
         self._process: subprocess.Popen[bytes] | None = None
+        self._started = time.monotonic()
         self.init_duration_ms = 0.0
 
     # Start-up (INIT).
