@@ -235,3 +235,42 @@ def test_init_errors_and_the_init_timeout(sandboxes, tmp_path):
         Sandbox.start(config)
     assert failed.value.timed_out and time.monotonic() - started < 10
     assert json.loads(failed.value.reply.payload)["errorType"] == "Sandbox.Timedout"
+
+
+DURABLE_MODULE = '''
+import os, time
+from durable_mp import durable_execution
+from durable_mp.workers import default as default_workers
+
+@durable_execution
+def job(event, ctx):
+    return ctx.step(lambda _: os.getpid())
+
+def probe(event, context):
+    """A plain handler beside the durable one: did the import start the pool? No step
+    has run in this sandbox, so only INIT can have started it."""
+    deadline = time.monotonic() + event["wait"]
+    while time.monotonic() < deadline:
+        pool = default_workers._pool
+        if pool is not None and pool.worker_pids():
+            return {"started_by_init": True, "workers": pool.worker_pids()}
+        time.sleep(0.01)
+    return {"started_by_init": False, "workers": []}
+'''
+
+
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_workers_start_during_init_unless_opted_out(sandboxes, tmp_path, opt_out):
+    tmp_path.chmod(0o755)
+    (tmp_path / "jobs.py").write_text(DURABLE_MODULE)
+    environment = {"DURABLE_MP_INIT_WORKERS": "0"} if opt_out else {}
+    config = FunctionConfig(name="jobs", handler="jobs.probe", task_root=tmp_path,
+                            environment=environment)
+    sandbox = Sandbox.start(config)
+    sandboxes.append(sandbox)
+    seen = json.loads(invoke(sandbox, {"wait": 2 if opt_out else 30}).reply.payload)
+    if opt_out:
+        assert seen == {"started_by_init": False, "workers": []}
+    else:
+        assert seen["started_by_init"] is True
+        assert set(seen["workers"]) <= set(sandbox.pids()) and len(seen["workers"]) == 1
