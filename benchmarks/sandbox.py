@@ -34,8 +34,7 @@ HANDLERS = ROOT / "benchmarks" / "sandbox_handlers.py"
 RESULTS = ROOT / "benchmarks" / "results" / "sandbox.json"
 DEX = Path(sys.executable).with_name("dex-local-runner")
 DUMMY = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-west-2"}
-REPORT = re.compile(r"REPORT RequestId: \S+\tDuration: (?P<duration>[\d.]+) ms.*?"
-                    r"(?:Init Duration: (?P<init>[\d.]+) ms)?.*?Function: (?P<function>\S+)")
+FIELD = re.compile(r"([A-Za-z ]+): (.*)")
 
 
 def free_port() -> int:
@@ -80,11 +79,14 @@ class Stack:
     def _read_reports(self) -> None:
         assert self.serve.stderr is not None
         for line in self.serve.stderr:
-            match = REPORT.search(line)
-            if match:
-                self.reports.append({
-                    "function": match["function"], "duration_ms": float(match["duration"]),
-                    "init_ms": float(match["init"]) if match["init"] else None})
+            if not line.startswith("REPORT "):
+                continue
+            fields = dict(m.groups() for m in map(FIELD.match, line.strip().split("\t")) if m)
+            init = fields.get("Init Duration")
+            self.reports.append({
+                "function": fields["Function"],
+                "duration_ms": float(fields["Duration"].split()[0]),
+                "init_ms": float(init.split()[0]) if init else None})
 
     def run(self, function: str, payload: dict[str, Any], timeout: float = 300) -> Any:
         import boto3
@@ -196,11 +198,9 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads(RESULTS.read_text())))
         return
-    results = {
-        "date": time.strftime("%Y-%m-%d"),
-        "vcpus": vcpu_speedup(args.rounds, items=8, seconds=0.25),
-        "cold_start": cold_starts(args.rounds),
-    }
+    results = {"date": time.strftime("%Y-%m-%d"),
+               "cold_start": cold_starts(args.rounds),
+               "vcpus": vcpu_speedup(args.rounds, items=8, seconds=0.25)}
     text = json.dumps(results, indent=2, default=str)
     RESULTS.write_text(text + "\n")
     print(markdown(json.loads(text)))

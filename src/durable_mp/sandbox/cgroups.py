@@ -21,7 +21,7 @@ from durable_mp.sandbox.watchdog import ensure_watchdog, group_prefix
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("freezer", "memory", "cpu")
 CPU_PERIOD_US = 100_000
-SHARES_PER_VCPU = 8 * 1024  # as much as eight busy processes per vCPU
+SHARES_PER_VCPU = 43_690  # the most the kernel allows for 6 vCPUs: as if dedicated
 MAX_SHARES = 262_144
 _FREEZE_POLL = 0.002
 
