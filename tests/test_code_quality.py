@@ -35,10 +35,7 @@ def test_ruff_is_clean():
 
 
 # Import cycles allowed, each with the reason it cannot be avoided.
-ALLOWED_IMPORT_CYCLES: list[list[str]] = [
-    # TEMPORARY: workers/ is being regrouped into fewer modules, which removes this one.
-    ["durable_mp.workers.handle", "durable_mp.workers.task"],
-]
+ALLOWED_IMPORT_CYCLES: list[list[str]] = []
 
 
 def test_no_import_cycles():

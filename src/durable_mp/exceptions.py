@@ -82,7 +82,10 @@ class DurableExecutionsError(Exception):
 
 
 class PluginLoadError(DurableExecutionsError):
-    """An instrumentation plugin could not be loaded (kept for API compatibility)."""
+    """A configured instrumentation plugin cannot be used: a name in
+    ``DURABLE_EXECUTION_PLUGINS`` that no installed package provides, an entry point that
+    fails to import, or a ``plugins=[...]`` entry that is not a factory. Raised when the
+    handler is decorated; the message says which one and what to do."""
 
 
 class UnrecoverableError(DurableExecutionsError):

@@ -28,9 +28,11 @@ from durable_mp.lambda_service import (
     Operation,
     OperationUpdate,
 )
+from durable_mp.plugins.discovery import load_configured_plugins
 
 if TYPE_CHECKING:
     from durable_mp.engine.operation_context import OperationContext
+    from durable_mp.plugin import DurableInstrumentationPluginFactory
 
 __all__ = [
     "DurableExecutionInvocationInput",
@@ -60,6 +62,7 @@ def durable_execution(
     workers: int | None = None,
     max_workers: int | None = None,
     checkpointing: CheckpointingMode | None = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
 ) -> Callable[[UserHandler], LambdaHandler]: ...
 
 
@@ -71,6 +74,7 @@ def durable_execution(
     workers: int | None = None,
     max_workers: int | None = None,
     checkpointing: CheckpointingMode | None = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
 ) -> LambdaHandler | Callable[[UserHandler], LambdaHandler]:
     """Make ``func(event, ctx)`` a durable Lambda handler.
 
@@ -95,8 +99,9 @@ def durable_execution(
     for label, value in (("workers", workers), ("max_workers", max_workers)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValidationError(f"{label} must be a positive integer, got {value!r}")
+    factories = tuple(load_configured_plugins(plugins))
     settings = InvocationSettings(
-        step_executor, workers, boto3_client, max_workers, checkpointing
+        step_executor, workers, boto3_client, max_workers, checkpointing, factories
     )
     settings.checkpointing_mode()  # a bad DURABLE_MP_CHECKPOINTING fails at import, clearly
     if func is None:

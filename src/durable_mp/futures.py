@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_mp.exceptions import ValidationError
+from durable_mp.workers.protocol import AwaitRequest, DoneQuery, Suspension
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,10 +63,10 @@ class RemoteDurableFuture(Generic[T]):
         self._label = label
 
     def result(self) -> T:
-        return _remote_wait("one", [self._handle])  # type: ignore[no-any-return]
+        return _remote_wait((self._handle,))  # type: ignore[no-any-return]
 
     def done(self) -> bool:
-        return bool(_request(("done", [self._handle])))
+        return bool(_request(DoneQuery((self._handle,))))
 
     def __repr__(self) -> str:
         return f"<DurableFuture {self._label} (in a worker)>"
@@ -96,7 +97,7 @@ def all_of(*futures: AnyFuture) -> list[Any]:
     """
     local, remote = _split(futures)
     if remote:
-        return [_remote_wait("one", [future._handle]) for future in remote]
+        return [_remote_wait((future._handle,)) for future in remote]
     if not local:
         return []
     manager = local[0]._manager
@@ -115,7 +116,7 @@ def any_of(*futures: AnyFuture) -> Any:
         raise ValidationError("any_of() needs at least one future")
     local, remote = _split(futures)
     if remote:
-        return _remote_wait("any", [future._handle for future in remote])
+        return _remote_wait(tuple(future._handle for future in remote))
     manager = local[0]._manager
     done = manager.wait_for_any([future._completion for future in local])
     return done.outcome()
@@ -137,7 +138,7 @@ def _split(
 
 
 def _request(body: Any) -> Any:
-    from durable_mp.workers.channel import in_worker, request_from_parent
+    from durable_mp.workers.worker import in_worker, request_from_parent
 
     if not in_worker():
         raise ValidationError(
@@ -147,8 +148,11 @@ def _request(body: Any) -> Any:
     return request_from_parent(body)
 
 
-def _remote_wait(kind: str, handles: list[str]) -> Any:
-    reply = _request(("await", kind, handles))
-    # Errors arrive as exception instances and are raised by request_from_parent.
-    _, value = reply
-    return value
+def _remote_wait(handles: tuple[str, ...]) -> Any:
+    """The value of the first of ``handles`` to resolve, asked of the parent."""
+    reply = _request(AwaitRequest(handles))
+    if type(reply) is Suspension:
+        raise reply.reason  # the invocation stopped: unwind the body
+    if reply.error is not None:
+        raise reply.error
+    return reply.value

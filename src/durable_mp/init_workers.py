@@ -46,7 +46,7 @@ def start_workers_during_init(settings: InvocationSettings) -> None:
 
 
 def _start(workers: int | None, max_workers: int | None) -> None:
-    from durable_mp.engine.executors import worker_pool
+    from durable_mp.engine.process_executor import worker_pool
 
     try:
         worker_pool(workers, max_workers)

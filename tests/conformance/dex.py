@@ -82,7 +82,8 @@ class DexTarget:
         seen.history = history()
         if spec.expected_logs:
             time.sleep(LOG_GRACE_SECONDS)
-            seen.logs = read_json_lines(self.stack.serve_log).records(arn)
+            book = read_json_lines(self.stack.serve_log)
+            seen.logs = read_json_lines(self.stack.serve_stdout, book).records(arn)
         return seen
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from durable_mp.lambda_service import ErrorObject
 from durable_mp.local import LocalRunner, LocalService, history_to_json
-from tests.conformance import registry
+from tests.conformance import plugin_records, registry
 from tests.conformance.callbacks import CallbackDriver, failure_error, success_payload
 from tests.conformance.logs import read_json_lines
 from tests.conformance.matching import first_history_error
@@ -56,6 +56,7 @@ class EmbeddedTarget:
     def __init__(self, book: LogBook, workdir: Path) -> None:
         self.book = book
         self.workdir = workdir
+        plugin_records.sink = book.add  # in-process: plugin records skip the shared stdout
 
     def observe(self, spec: Spec, requirement: Requirement) -> Observation:
         if requirement.step_executor == "inline":

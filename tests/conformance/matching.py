@@ -73,11 +73,16 @@ def _match_text(expected: str, actual: Any, bindings: dict[str, Any], path: str)
 
 
 def first_history_error(
-    expected_events: list[dict[str, Any]], actual_events: list[dict[str, Any]]
+    expected_events: list[dict[str, Any]],
+    actual_events: list[dict[str, Any]],
+    bindings: dict[str, Any] | None = None,
 ) -> str | None:
-    """The first expected event the history breaks, as one line; None if all match."""
+    """The first expected event the history breaks, as one line; None if all match.
+
+    ``bindings`` receives the ``${NAME}`` values bound on the way (for ExpectedLogs).
+    """
     by_id = {event.get("EventId"): event for event in actual_events}
-    bindings: dict[str, Any] = {}
+    bindings = {} if bindings is None else bindings
     for expected in expected_events:
         event_id = expected.get("EventId")
         actual = by_id.get(event_id)

@@ -78,12 +78,15 @@ def judge(spec: Spec, seen: Observation, seconds: float, waive: Waiver | None = 
 def _first_error(
     spec: Spec, seen: Observation, expected: list[dict[str, Any]], actual: list[dict[str, Any]]
 ) -> str | None:
+    bindings: dict[str, Any] = {}
     checks = (
         lambda: seen.problems[0] if seen.problems else None,
         lambda: None if seen.matched_early else _status_error(spec, seen),
-        lambda: first_history_error(expected, actual),
+        lambda: first_history_error(expected, actual, bindings),
         lambda: None if seen.matched_early else _result_error(spec, seen),
-        lambda: first_logs_error(spec.expected_logs, seen.logs) if spec.expected_logs else None,
+        lambda: (
+            first_logs_error(spec.expected_logs, seen.logs, bindings) if spec.expected_logs else None
+        ),
     )
     return next((found for check in checks if (found := check()) is not None), None)
 

@@ -75,6 +75,8 @@ _NAMES: dict[str, str] = {
     "StepInterruptedError": "exceptions",
     "DurableExecutionsError": "exceptions",
     "DurableOperationError": "exceptions",
+    # instrumentation plugins
+    "DurableInstrumentationPlugin": "plugin",
     "BatchResult": "concurrency.models",
     "BatchCompletionError": "concurrency.models",
     "CompletionReason": "concurrency.models",

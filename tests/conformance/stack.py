@@ -143,6 +143,7 @@ class DexStack:
         self.served = Served.plan(sdk_name, specs)
         self.workdir = workdir
         self.serve_log = workdir / f"serve-{sdk_name}.log"
+        self.serve_stdout = workdir / f"serve-{sdk_name}.out"  # the plugin suite's records
         self.dex_log = workdir / f"dex-{sdk_name}.log"
         self._processes: list[subprocess.Popen[Any]] = []
         self._seen: list[psutil.Process] = []
@@ -209,7 +210,7 @@ class DexStack:
             raise RuntimeError(
                 f"serve did not start; see {self.serve_log}: {self._tail(self.serve_log)}"
             )
-        threading.Thread(target=_drain, args=(process,), daemon=True).start()
+        threading.Thread(target=_drain, args=(process, self.serve_stdout), daemon=True).start()
         return line.split(" at ", 1)[1].split()[0]
 
     def _wait_healthy(self) -> None:
@@ -317,7 +318,10 @@ def _first_line(process: subprocess.Popen[str], prefix: str, timeout: float) -> 
     return found[0] if found else None
 
 
-def _drain(process: subprocess.Popen[str]) -> None:
+def _drain(process: subprocess.Popen[str], path: Path) -> None:
+    """Keep serve's stdout (the runtimes print plugin records there) in ``path``."""
     assert process.stdout is not None
-    for _ in process.stdout:
-        pass
+    with path.open("a") as out:
+        for line in process.stdout:
+            out.write(line)
+            out.flush()

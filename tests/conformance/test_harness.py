@@ -143,12 +143,29 @@ def test_expected_logs_count_and_order():
     )
     assert first_logs_error([{"match": {"message": "/ERROR/"}, "count": 0}], records) is None
     assert first_logs_error([{"match": {"message": "middle"}}], records) is None
-    in_order = [
-        {"match": {"message": "/start/"}, "count": 1},
-        {"match": {"message": "/end/"}, "count": 1},
+    assert "at least 1" in str(first_logs_error([{"match": {"message": "nothing"}}], records))
+    after = [{"match": {"message": "/end/"}, "count": 1, "after": [{"message": "/start/"}]}]
+    assert first_logs_error(after, records) is None
+    before = [{"match": {"message": "/end/"}, "count": 1, "before": [{"message": "/start/"}]}]
+    assert "out of order" in str(first_logs_error(before, records))
+    unanchored = [{"match": {"message": "/end/"}, "after": {"message": "never"}}]
+    assert "matches no record" in str(first_logs_error(unanchored, records))
+    # entries are independent: listing them in another order asserts no order
+    assert first_logs_error([{"match": {"message": "/end/"}}, {"match": {"message": "/start/"}}], records) is None
+
+
+def test_expected_logs_values_bindings_and_min_count():
+    records = [
+        {"plugin": "P", "hook": "op", "op": "abc", "n": 1, "first": True},
+        {"plugin": "P", "hook": "op", "op": "abc", "n": 2, "first": False},
     ]
-    assert first_logs_error(in_order, records) is None
-    assert "out of order" in str(first_logs_error(in_order[::-1], records))
+    assert first_logs_error([{"match": {"op": "${ID1}"}, "count": 2}], records, {"ID1": "abc"}) is None
+    assert "expected 2" in str(first_logs_error([{"match": {"op": "${ID1}"}, "count": 2}], records, {"ID1": "x"}))
+    assert first_logs_error([{"match": {"first": True}, "count": 1}], records) is None
+    assert first_logs_error([{"match": {"n": 1}, "count": 1}], records) is None  # not True == 1
+    assert first_logs_error([{"match": {"hook": "op"}, "min_count": 2}], records) is None
+    assert "at least 3" in str(first_logs_error([{"match": {"hook": "op"}, "min_count": 3}], records))
+    assert "at most 1" in str(first_logs_error([{"match": {"hook": "op"}, "max_count": 1}], records))
 
 
 def test_logs_of_concurrent_executions_are_kept_apart_by_execution_arn(tmp_path):
@@ -190,7 +207,9 @@ def test_logs_of_concurrent_executions_are_kept_apart_by_execution_arn(tmp_path)
         root.setLevel(level)
     path = tmp_path / "stderr.log"
     path.write_text("a traceback line\n" + stream.getvalue() + "{not json\n")
-    assert read_json_lines(path).records("arn-9") == [
+    records = read_json_lines(path).records("arn-9")
+    assert isinstance(records[0].pop("time"), float)
+    assert records == [
         {
             "level": "INFO",
             "logger": "root",

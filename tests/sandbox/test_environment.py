@@ -240,7 +240,7 @@ def test_init_errors_and_the_init_timeout(sandboxes, tmp_path):
 DURABLE_MODULE = '''
 import os, time
 from durable_mp import durable_execution
-from durable_mp.workers import default as default_workers
+from durable_mp.workers import pool as default_workers
 
 @durable_execution
 def job(event, ctx):

@@ -13,7 +13,7 @@ from durable_mp.workers import Job
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from durable_mp.workers import JobResult, WorkerPool
+    from durable_mp.workers import Outcome, WorkerPool
 
 LABEL = "step 'test' (operation 1)"
 
@@ -22,7 +22,7 @@ def job(fn: Callable[..., Any], *args: Any, label: str = LABEL, **options: Any) 
     return Job(cloudpickle.dumps((fn, args)), label, **options)
 
 
-def run(pool: WorkerPool, fn: Callable[..., Any], *args: Any, **options: Any) -> JobResult:
+def run(pool: WorkerPool, fn: Callable[..., Any], *args: Any, **options: Any) -> Outcome:
     return pool.submit(job(fn, *args, **options)).result(timeout=30)
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from durable_mp.workers.balance import Census, Decision, decide
+from durable_mp.workers.pool_state import Census, Decision, decide
 
 
 def census(**counts: int) -> Census:

@@ -72,7 +72,7 @@ def test_exception_is_delivered_with_its_traceback(pool: WorkerPool) -> None:
     assert result.traceback is not None
     assert result.traceback[0].startswith("Traceback")
     assert any("raise_my_error" in line for line in result.traceback)
-    assert not any("worker_main" in line for line in result.traceback)
+    assert not any("durable_mp/workers/worker.py" in line for line in result.traceback)
 
 
 def test_base_exceptions_come_back_as_errors(pool: WorkerPool) -> None:

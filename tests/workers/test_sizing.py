@@ -3,7 +3,7 @@ from __future__ import annotations
 import loky
 import pytest
 
-from durable_mp.workers.sizing import lambda_vcpus, usable_cpu_count
+from durable_mp.workers.processes import lambda_vcpus, usable_cpu_count
 
 MEMORY = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 

@@ -180,6 +180,8 @@ def _run_branch(
             step_id=identifier.operation_id,
         )
     identifier.validate_replay(checkpoint)
+    if checkpoint is not None and batch_ctx.is_replaying():
+        batch_ctx.scope.hooks.reached_on_replay(checkpoint)
     config: ChildConfig[Any] = ChildConfig(
         serdes=batch.item_serdes, is_virtual=batch.nesting is NestingType.FLAT
     )

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from durable_mp.exceptions import (
     BackgroundThreadError,
@@ -51,6 +51,14 @@ logger = logging.getLogger(__name__)
 MAX_BATCH_BYTES = 750 * 1024
 MAX_BATCH_UPDATES = 250
 LINGER_SECONDS = 0.05
+
+
+class UpdateObserver(Protocol):
+    """Instrumentation's view of the batcher (``durable_mp.plugins.hooks``)."""
+
+    def before_update(self, update: OperationUpdate, previous: Operation | None) -> None: ...
+
+    def observed(self, operation_id: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -113,6 +121,9 @@ class CheckpointBatcher:
         # at most 64 printable characters as the API requires.
         self._client_token_prefix = uuid.uuid4().hex
         self._client_token_numbers = itertools.count(1)
+        # Instrumentation: told before an update is queued and after a synchronous one is
+        # durable, on the caller's thread (never on the checkpoint thread).
+        self.observer: UpdateObserver | None = None
 
     def _client_token(self) -> str:
         return f"{self._client_token_prefix}-{next(self._client_token_numbers)}"
@@ -124,10 +135,18 @@ class CheckpointBatcher:
 
     def checkpoint(self, update: OperationUpdate) -> None:
         """Enqueue ``update`` and block until the service has accepted it."""
+        observer = self.observer
+        if observer is None:
+            self._enqueue(update, sync=True)
+            return
+        observer.before_update(update, self._manager.get(update.operation_id))
         self._enqueue(update, sync=True)
+        observer.observed(update.operation_id)
 
     def checkpoint_async(self, update: OperationUpdate) -> None:
         """Enqueue ``update`` and return; it is sent with the next batch."""
+        if self.observer is not None:
+            self.observer.before_update(update, self._manager.get(update.operation_id))
         self._enqueue(update, sync=False)
 
     def schedule_refresh(self, at: float) -> None:

@@ -62,13 +62,20 @@ def run_child(
     child = ctx.child(identifier, is_virtual=is_virtual)
     if op is None and not is_virtual:
         child.stop_replaying()  # a branch never checkpointed before is new work
+    hooks = scope.hooks
     try:
-        raw = func(child)
+        with hooks.user_function(
+            identifier, attempt=None if op else 1, is_replay_children=replay_children
+        ):
+            raw = func(child)
         payload = serialize(serdes, raw, identifier.operation_id, arn)
         value: Any = (
             None if payload is None else deserialize(serdes, payload, identifier.operation_id, arn)
         )
         if is_virtual or replay_children:
+            hooks.context_returned(
+                identifier, OperationStatus.SUCCEEDED, is_replayed=replay_children or op is not None
+            )
             return value  # type: ignore[no-any-return]
         scope.refuse_orphan((*ctx.lineage, identifier.operation_id))
         checkpointed, replay = payload, False
@@ -92,4 +99,8 @@ def run_child(
         scope.refuse_orphan((*ctx.lineage, identifier.operation_id))
         if not is_virtual:
             scope.batcher.checkpoint(identifier.update(OperationAction.FAIL, error=failure))
+        else:
+            hooks.context_returned(
+                identifier, OperationStatus.FAILED, error=failure, is_replayed=op is not None
+            )
         failure.raise_as_operation_error(ChildContextError)

@@ -106,7 +106,7 @@ def _check_once(
     try:
         if outcome.error is not None:
             raise outcome.error
-        payload = outcome.payload
+        payload = outcome.value
         new_state = None if payload is None else deserialize(config.serdes, payload, op_id, arn)
         decision = config.wait_strategy(new_state, attempt)
     except Exception as error:

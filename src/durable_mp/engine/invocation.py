@@ -8,6 +8,7 @@ PENDING when the execution suspended. Errors that invoking again can cure (throt
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -40,11 +41,13 @@ from durable_mp.lambda_service import (
     OperationType,
     OperationUpdate,
 )
+from durable_mp.plugins.hooks import plugin_hooks
 from durable_mp.service_client import LambdaServiceClient
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from durable_mp.plugins.hooks import OperationHooks
     from durable_mp.service_client import DurableServiceClient
 
 logger = logging.getLogger(__name__)
@@ -77,23 +80,56 @@ def run_invocation(
     batcher = CheckpointBatcher(client, manager, invocation.checkpoint_token)
     manager.set_refresh_hook(batcher.schedule_refresh)
     pipelined = settings.checkpointing_mode() == "pipelined"
-    scope = ExecutionScope(manager, batcher, arn, settings, lambda_context, pipelined)
+    hooks = plugin_hooks(settings.plugins, manager, invocation.updated_operation_ids)
+    if hooks.active:
+        manager.observer = batcher.observer = hooks
+    scope = ExecutionScope(
+        manager, batcher, arn, settings, lambda_context, pipelined=pipelined, hooks=hooks
+    )
 
-    root_context = OperationContext(scope, replaying=manager.has_prior_operations())
+    replaying = manager.has_prior_operations()
+    root_context = OperationContext(scope, replaying=replaying)
     root = ActiveContext("root")
     manager.register(root)
+    _start_hooks(hooks, manager, arn, lambda_context, replaying=replaying, input_event=input_event)
     batcher.start()
     try:
-        with acting_as(root):
-            return _run_handler(handler, input_event, root_context, scope, root)
-    finally:
-        manager.finish(root)
-        if not scope.tasks.join(timeout=_TASK_JOIN_SECONDS):
-            logger.warning(
-                "Some asynchronous operations were still running at the end of "
-                "the invocation; their results are lost for this invocation"
-            )
-        batcher.stop()
+        try:
+            with acting_as(root):
+                output = _run_handler(handler, input_event, root_context, scope, root)
+        finally:
+            manager.finish(root)
+            if not scope.tasks.join(timeout=_TASK_JOIN_SECONDS):
+                logger.warning(
+                    "Some asynchronous operations were still running at the end of "
+                    "the invocation; their results are lost for this invocation"
+                )
+            batcher.stop()
+    except BaseException as error:
+        hooks.invocation_raised(error)
+        raise
+    hooks.invocation_ended(output)
+    return output
+
+
+def _start_hooks(
+    hooks: OperationHooks,
+    manager: ExecutionManager,
+    arn: str,
+    lambda_context: Any,
+    *,
+    replaying: bool,
+    input_event: Any,
+) -> None:
+    if not hooks.active:
+        return
+    execution = manager.get(arn.rsplit("/", maxsplit=1)[-1])
+    hooks.invocation_started(
+        request_id=getattr(lambda_context, "aws_request_id", None),
+        is_first_invocation=not replaying,
+        execution_start_time=execution.start_timestamp if execution else None,
+        execution_input=copy.deepcopy(input_event),
+    )
 
 
 def _parse_event(

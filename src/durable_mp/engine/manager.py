@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from durable_mp.engine.activity import ActiveContext, current_context
 from durable_mp.exceptions import (
@@ -110,6 +110,16 @@ class Completion(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
+class OperationObserver(Protocol):
+    """Instrumentation's view of the manager (``durable_mp.plugins.hooks``)."""
+
+    def applied(
+        self, operations: Iterable[Operation], previous: Mapping[str, Operation | None]
+    ) -> None: ...
+
+    def observed(self, operation_id: str) -> None: ...
+
+
 @dataclass
 class _Watch:
     """Something to do, under the lock, once the service reports a wanted state."""
@@ -133,6 +143,8 @@ class ExecutionManager:
         self._finished = False
         self.stopped = threading.Event()
         self._refresh_hook: Callable[[float], None] | None = None
+        # Instrumentation: told of new state and of results a thread is about to act on.
+        self.observer: OperationObserver | None = None
 
     @contextmanager
     def _critical(self) -> Iterator[Deferred]:
@@ -160,8 +172,14 @@ class ExecutionManager:
 
     def apply_operations(self, operations: Iterable[Operation]) -> None:
         """Merge operations from the service and satisfy the watches they fulfil."""
-        with self._critical() as deferred:
+        observer = self.observer
+        operations = list(operations) if observer is not None else operations
+        previous: dict[str, Operation | None] = {}
+        deferred: Deferred = []
+        with self._lock:
             for op in operations:
+                if observer is not None:
+                    previous[op.operation_id] = self._operations.get(op.operation_id)
                 self._operations[op.operation_id] = op
                 watches = self._watches.get(op.operation_id)
                 if not watches or self._stop_reason is not None:
@@ -177,6 +195,10 @@ class ExecutionManager:
                     self._watches[op.operation_id] = remaining
                 else:
                     del self._watches[op.operation_id]
+        if observer is not None:  # after the lock, before any waiter wakes
+            observer.applied(operations, previous)
+        for call in deferred:
+            call()
 
     def set_refresh_hook(self, hook: Callable[[float], None] | None) -> None:
         """``hook(unix_time)`` asks the checkpoint thread to fetch new state at that time."""
@@ -292,23 +314,32 @@ class ExecutionManager:
         then in case other contexts keep the invocation alive.
         """
         context = self._require_context()
+        waiter: _BlockingWaiter | None = None
         with self._critical() as deferred:
             self._raise_if_stopped_locked()
             op = self._operations.get(operation_id)
-            if predicate(op):
-                return op  # type: ignore[return-value]
-            waiter = _BlockingWaiter(context)
-            self._waiting.add(waiter)
+            if not predicate(op):
+                waiter = _BlockingWaiter(context)
+                self._waiting.add(waiter)
 
-            def satisfied(current: Operation, later: Deferred) -> None:
-                self._settle_locked(waiter, current, None, later)
+                def satisfied(current: Operation, later: Deferred) -> None:
+                    self._settle_locked(waiter, current, None, later)
 
-            self._watches[operation_id].append(_Watch(predicate, satisfied))
-            self._service_waits += 1
-            self._deregister_locked(context, deferred)  # ordering 2: same critical section
+                self._watches[operation_id].append(_Watch(predicate, satisfied))
+                self._service_waits += 1
+                self._deregister_locked(context, deferred)  # ordering 2: same critical section
+        if waiter is None:
+            self.observed(operation_id)
+            return op  # type: ignore[return-value]
         self._ask_refresh(wake_at)
         result: Operation = waiter.wait()
+        self.observed(operation_id)
         return result
+
+    def observed(self, operation_id: str) -> None:
+        """The calling thread is about to act on this operation's result."""
+        if self.observer is not None:
+            self.observer.observed(operation_id)
 
     def complete_when(
         self,

@@ -100,6 +100,8 @@ class OperationContext:
         was_replaying = self.is_replaying()
         checkpoint = manager.get(identifier.operation_id)
         identifier.validate_replay(checkpoint)
+        if was_replaying and checkpoint is not None:
+            self.scope.hooks.reached_on_replay(checkpoint)
         flip_after = False
         if was_replaying:
             is_step = checkpoint is not None and checkpoint.operation_type is OperationType.STEP

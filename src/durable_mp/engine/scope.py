@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 from durable_mp.config import validate_checkpointing
 from durable_mp.engine.tasks import TaskGroup
 from durable_mp.exceptions import OrphanedChildException
+from durable_mp.plugins.hooks import NO_HOOKS, OperationHooks
 
 if TYPE_CHECKING:
     from durable_mp.config import CheckpointingMode, StepExecutorName
     from durable_mp.engine.batcher import CheckpointBatcher
     from durable_mp.engine.manager import Completion, ExecutionManager
+    from durable_mp.plugin import DurableInstrumentationPluginFactory
 
 
 CHECKPOINTING_ENV = "DURABLE_MP_CHECKPOINTING"
@@ -37,6 +39,7 @@ class InvocationSettings:
         if not value:
             return "synchronous"
         return validate_checkpointing(value, CHECKPOINTING_ENV) or "synchronous"
+    plugins: tuple[DurableInstrumentationPluginFactory, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ExecutionScope:
     # Branches of a map or parallel that completed early: they may finish the body they
     # are running, but nothing they do afterwards is checkpointed.
     orphans: set[str] = field(default_factory=set)
+    # Where operations report their lifecycle for instrumentation plugins.
+    hooks: OperationHooks = NO_HOOKS
 
     def refuse_orphan(self, lineage: tuple[str, ...]) -> None:
         """Raise OrphanedChildException when any context in ``lineage`` was orphaned."""

@@ -14,18 +14,15 @@ reads the same whether the step is awaited at once or later.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_mp.config import StepSemantics
 from durable_mp.engine.activity import ActiveContext, acting_as, current_context
 from durable_mp.engine.errors import error_object_for, log_failure
-from durable_mp.engine.executors import (
-    StepJob,
-    StepOutcome,
-    get_executor,
-    resolve_executor_name,
-)
+from durable_mp.engine.executors import get_executor, resolve_executor_name
 from durable_mp.engine.manager import Completion
+from durable_mp.engine.step_body import ParentSide, StepJob
 from durable_mp.exceptions import (
     ExecutionError,
     InternalInvariantError,
@@ -57,6 +54,7 @@ if TYPE_CHECKING:
     from durable_mp.engine.scope import ExecutionScope
     from durable_mp.logger import Logger
     from durable_mp.types import StepContext
+    from durable_mp.workers.jobs import Outcome
 
 T = TypeVar("T")
 
@@ -216,11 +214,11 @@ class _Step:
                     batcher.checkpoint_async(start)
             outcome = self._execute(attempt)
             if outcome.ok:
-                return self._succeed(outcome.payload)
+                return self._succeed(outcome.value)
             assert outcome.error is not None
             self._handle_failure(outcome.error, attempt, outcome.traceback)
 
-    def _execute(self, attempt: int) -> StepOutcome:
+    def _execute(self, attempt: int) -> Outcome:
         self.scope.refuse_orphan(self.lineage)
         return execute_body(
             self.scope,
@@ -295,9 +293,10 @@ def execute_body(
     attempt: int,
     config: StepConfig,
     context_logger: Logger,
-) -> StepOutcome:
+) -> Outcome:
     """Run one attempt of a step-like body in its executor (steps, checks, submitters)."""
-    executor_name = resolve_executor_name(config.executor, scope.settings.step_executor)
+    settings = scope.settings
+    executor_name = resolve_executor_name(config.executor, settings.step_executor)
     step_logger = context_logger.with_log_info(
         LogInfo(
             scope.durable_execution_arn,
@@ -314,62 +313,19 @@ def execute_body(
         operation_id=identifier.operation_id,
         durable_execution_arn=scope.durable_execution_arn,
         label=identifier.label,
-        step_logger=step_logger,
         log_fields=step_logger.fields,
         timeout=config.timeout_seconds,
         memory_limit_mb=config.memory_limit_mb,
-        on_request=WorkerRequests(scope, current_context()).answer
-        if executor_name == "process"
-        else None,
     )
-    settings = scope.settings
-    return get_executor(executor_name, settings.workers, settings.max_workers).run(job)
-
-
-class WorkerRequests:
-    """Answers a step body's requests from its worker process: nested waits on futures.
-
-    Runs on the worker pool's thread, so it never blocks: the step's context is marked
-    inactive (and its worker as not holding a CPU slot) until the awaited future resolves,
-    then re-registered before the reply goes out.
-    """
-
-    def __init__(self, scope: ExecutionScope, step_context: ActiveContext | None) -> None:
-        self.scope = scope
-        self.step_context = step_context
-
-    def answer(self, body: Any, reply: Any) -> None:
-        try:
-            kind, *rest = body
-            if kind == "done":
-                reply(all(self._completion(handle).done for handle in rest[0]))
-                return
-            if kind != "await" or self.step_context is None:
-                raise InternalInvariantError(f"unexpected request from a worker: {kind!r}")
-            _mode, handles = rest
-            completions = [self._completion(handle) for handle in handles]
-        except Exception as error:
-            reply(error)
-            return
-        from durable_mp.engine.executors import worker_pool
-
-        settings = self.scope.settings
-        pool = worker_pool(settings.workers, settings.max_workers)
-        job = reply.future
-        pool.mark_blocked(job)
-
-        def resolved(value: Any, error: BaseException | None) -> None:
-            pool.mark_unblocked(job)
-            reply(error if error is not None else ("ok", value))
-
-        self.scope.manager.notify_when_done(completions, self.step_context, resolved)
-
-    def _completion(self, handle: str) -> Completion[Any]:
-        completion = self.scope.completions.get(handle)
-        if completion is None:
-            raise InternalInvariantError(
-                f"a step body awaited a DurableFuture ({handle[:12]}...) that this invocation "
-                "does not know; futures can only be awaited within the invocation that "
-                "created them"
-            )
-        return completion
+    # The step's own context (the caller hands its activity to it before running us).
+    parent = ParentSide(step_logger, scope.manager, scope.completions, current_context())
+    executor = get_executor(executor_name, settings.workers, settings.max_workers)
+    hooks = scope.hooks
+    if not hooks.active:
+        return executor.run(job, parent)
+    wrappers = hooks.worker_contexts(identifier, attempt)
+    if wrappers:
+        job = replace(job, body_wrappers=(*job.body_wrappers, *wrappers))
+    outcome = executor.run(job, parent)
+    hooks.body_ran(identifier, attempt, outcome.run, outcome.error)
+    return outcome

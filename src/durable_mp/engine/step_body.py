@@ -1,44 +1,87 @@
-"""What runs where the step body runs (a worker process, a pool thread, or inline).
+"""One attempt of a step-like body: what it needs wherever it runs, and what runs there.
 
-:func:`run_step_body` builds the :class:`StepContext`, calls the body and serializes its
-result with the step's serdes -- in the worker, in process mode, so the parent only
-receives a string. It is importable by reference, so only the user's function travels by
-value.
+A :class:`StepJob` is everything the attempt needs where its body runs; in process mode
+it is pickled to a worker whole, so it holds only picklable things. :class:`ParentSide`
+is what stays in the parent: the step logger and what a wait on a ``DurableFuture``
+needs. :func:`run_step_body` builds the ``StepContext``, enters the job's body wrappers,
+calls the body and serializes its result with the step's serdes -- in the worker, in
+process mode, so the parent receives only a string. This module is imported by workers:
+it keeps to light imports.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.engine.activity import inside_step_body
 from durable_mp.serdes import SerDes, serialize
 from durable_mp.types import LoggerInterface, StepContext
+from durable_mp.workers.protocol import LogEntry
+from durable_mp.workers.worker import in_worker, send_to_parent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from contextlib import AbstractContextManager
+
+    from durable_mp.engine.activity import ActiveContext
+    from durable_mp.engine.manager import Completion, ExecutionManager
+    from durable_mp.logger import Logger
 
 
 @dataclass(frozen=True)
-class StepBodyCall:
-    """Everything one attempt of a step body needs, wherever it runs."""
+class StepJob:
+    """One attempt of a step body (or a condition check, or a callback submitter).
+
+    ``log_fields`` are the step logger's fields (execution, operation, attempt), for a
+    logger that forwards records from a worker. ``body_wrappers`` are picklable
+    factories of context managers, entered in order around the body where it runs (in
+    the worker, in process mode): instrumentation uses them to carry trace context.
+    """
 
     func: Callable[[StepContext], Any]
     attempt: int
-    step_logger: LoggerInterface
     serdes: SerDes[Any] | None
     operation_id: str
     durable_execution_arn: str
     label: str
+    log_fields: Mapping[str, object] = field(default_factory=dict)
+    timeout: float | None = None
+    memory_limit_mb: float | None = None
+    body_wrappers: tuple[Callable[[], AbstractContextManager[Any]], ...] = ()
 
 
-def run_step_body(call: StepBodyCall) -> str | None:
+@dataclass(frozen=True, slots=True)
+class ParentSide:
+    """What stays in the parent while an attempt runs: the step logger (records a worker
+    forwards land there) and what the body's waits on durable futures need -- the
+    invocation's manager, its futures by handle, and the step's active context."""
+
+    logger: Logger
+    manager: ExecutionManager
+    completions: Mapping[str, Completion[Any]]
+    context: ActiveContext | None
+
+
+def run_step_body(job: StepJob, logger: LoggerInterface) -> str | None:
     """Run one attempt of a step body and return its serialized result."""
-    with inside_step_body(call.label):
-        result = call.func(StepContext(logger=call.step_logger, attempt=call.attempt))
-    return serialize(call.serdes, result, call.operation_id, call.durable_execution_arn)
+    with inside_step_body(job.label):
+        if not job.body_wrappers:
+            result = job.func(StepContext(logger=logger, attempt=job.attempt))
+            return serialize(job.serdes, result, job.operation_id, job.durable_execution_arn)
+        with ExitStack() as wrappers:
+            for wrapper in job.body_wrappers:
+                wrappers.enter_context(wrapper())
+            result = job.func(StepContext(logger=logger, attempt=job.attempt))
+            return serialize(job.serdes, result, job.operation_id, job.durable_execution_arn)
+
+
+def run_in_worker(job: StepJob) -> str | None:
+    """What a worker process runs for an attempt: the body, logging to the parent."""
+    return run_step_body(job, ForwardingLogger(job.log_fields))
 
 
 class ForwardingLogger:
@@ -58,15 +101,13 @@ class ForwardingLogger:
         extra: Mapping[str, object] | None,
         with_traceback: bool = False,
     ) -> None:
-        from durable_mp.workers.channel import in_worker, send_to_parent
-
         text = str(msg) % args if args else str(msg)
         if with_traceback:
             text = f"{text}\n{traceback.format_exc().rstrip()}"
         fields = {**self._extra, **{k: _plain(v) for k, v in (extra or {}).items()}}
         if in_worker():
             try:
-                send_to_parent(("log", level, text, fields))
+                send_to_parent(LogEntry(level, text, fields))
                 return
             except RuntimeError:  # a thread the step left behind logs after it ended
                 pass

@@ -8,11 +8,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from durable_mp.workers.sizing import LAMBDA_MAX_VCPUS, LAMBDA_MB_PER_VCPU
-
 if TYPE_CHECKING:
     from pathlib import Path
 
+LAMBDA_MB_PER_VCPU = 1769  # Lambda: one vCPU per 1,769 MB of memory
+LAMBDA_MAX_VCPUS = 6
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240
 DEFAULT_MEMORY_MB = 1769  # one vCPU; Lambda's own default of 128 MB buys 7% of one

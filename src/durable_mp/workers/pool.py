@@ -1,15 +1,23 @@
-"""WorkerPool: a process pool built from ``Process`` and ``Pipe`` only.
+"""WorkerPool: a process pool built from ``Process`` and ``Pipe`` only, and the shared,
+process-wide pool.
 
 AWS Lambda has no /dev/shm, so anything built on POSIX semaphores (``multiprocessing``'s
 Pool, Queue and Lock, ``ProcessPoolExecutor``, loky's executor) fails there. This pool
-gives each worker its own duplex pipe, and one thread of its own (``manager.PoolThread``)
-waits on every pipe and process sentinel at once. Callers hand a job straight to an idle
-worker when there is one, so the common case costs no thread hop.
+gives each worker its own duplex pipe, and one thread of its own
+(``pool_thread.PoolThread``) waits on every pipe and process sentinel at once. Callers
+hand a job straight to an idle worker when there is one, so the common case costs no
+thread hop.
+
+Starting workers costs ~100 ms each; a Lambda sandbox serves many invocations, so the
+shared pool (:func:`default_pool`) outlives any one of them. A forked child must not use
+its parent's pool (it has no pool thread), so a pool is only reused in the process that
+created it.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import os
 import threading
@@ -18,15 +26,15 @@ from typing import TYPE_CHECKING
 
 from durable_mp.exceptions import WorkerPoolError
 from durable_mp.workers import errors
-from durable_mp.workers.manager import MAX_START_FAILURES, PoolThread
-from durable_mp.workers.sizing import usable_cpu_count
-from durable_mp.workers.state import PoolState
-from durable_mp.workers.task import Task
+from durable_mp.workers.jobs import WorkItem
+from durable_mp.workers.pool_state import PoolState
+from durable_mp.workers.pool_thread import MAX_START_FAILURES, PoolThread
+from durable_mp.workers.processes import usable_cpu_count
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from durable_mp.workers.job import Job, JobResult
+    from durable_mp.workers.jobs import Job, Outcome
 
 
 def default_max_total_workers(workers: int) -> int:
@@ -80,47 +88,47 @@ class WorkerPool:
         with self._state.lock:
             return self._state.live_pids_locked()
 
-    def submit(self, job: Job) -> Future[JobResult]:
-        """Run ``job`` in a worker. The future gets a JobResult whatever the job does;
+    def submit(self, job: Job) -> Future[Outcome]:
+        """Run ``job`` in a worker. The future gets an Outcome whatever the job does;
         it fails with WorkerPoolError only if the pool is (or gets) shut down."""
         state = self._state
-        task = Task(next(self._job_ids), job)
+        item = WorkItem(next(self._job_ids), job)
         if not self.owned_by_this_process:
-            task.claim()
-            task.abort(errors.foreign_pool(job.label))
-            return task.future
+            item.claim()
+            item.abort(errors.foreign_pool(job.label))
+            return item.future
         with state.lock:
             if state.closing:
-                task.claim()
-                task.abort(errors.pool_shut_down(job.label))
-                return task.future
-            state.tasks[task.future] = task
+                item.claim()
+                item.abort(errors.pool_shut_down(job.label))
+                return item.future
+            state.items[item.future] = item
             if state.start_failures >= MAX_START_FAILURES:
                 state.start_failures = MAX_START_FAILURES - 1  # give starting one more go
-            state.queue.append(task)
+            state.queue.append(item)
             assignments = state.dispatch_locked()
-            queued = task.worker is None
+            queued = not item.running
         state.send_jobs(assignments)
         if queued:
             state.wake()
-        return task.future
+        return item.future
 
-    def mark_blocked(self, job_future: Future[JobResult]) -> None:
+    def mark_blocked(self, job_future: Future[Outcome]) -> None:
         """The job waits on the parent and uses no CPU: its slot may run another job."""
         with self._state.lock:
-            task = self._state.tasks.get(job_future)
-            if task is None or task.worker is None:
+            item = self._state.items.get(job_future)
+            if item is None or not item.running:
                 return
-            task.blocked += 1
+            item.blocked += 1
         self._state.wake()
 
-    def mark_unblocked(self, job_future: Future[JobResult]) -> None:
+    def mark_unblocked(self, job_future: Future[Outcome]) -> None:
         """The job runs again and takes its slot back (surplus idle workers retire)."""
         with self._state.lock:
-            task = self._state.tasks.get(job_future)
-            if task is None or not task.blocked:
+            item = self._state.items.get(job_future)
+            if item is None or not item.blocked:
                 return
-            task.blocked -= 1
+            item.blocked -= 1
         self._state.wake()
 
     def resize(self, workers: int, *, max_total_workers: int | None = None) -> None:
@@ -138,15 +146,15 @@ class WorkerPool:
         with state.lock:
             first = not state.closing
             state.closing = True
-            tasks: list[Task] = []
+            items: list[WorkItem] = []
             if first:
                 state.shutdown_timeout = max(0.0, timeout)
-                tasks = list(state.tasks.values())
-                state.tasks.clear()
+                items = list(state.items.values())
+                state.items.clear()
                 state.queue.clear()
-        for task in tasks:
-            if task.claim():
-                task.abort(errors.pool_shut_down(task.job.label))
+        for item in items:
+            if item.claim():
+                item.abort(errors.pool_shut_down(item.job.label))
         state.wake()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout + 10.0)
@@ -174,3 +182,34 @@ def _shutdown_live_pools() -> None:
 # Registered after multiprocessing's own exit handler (loky imported it above), so it runs
 # first: that handler joins non-daemon child processes and would wait on idle workers.
 atexit.register(_shutdown_live_pools)
+
+
+# -- the process-wide pool --------------------------------------------------------------
+
+_lock = threading.Lock()
+_pool: WorkerPool | None = None
+
+
+@functools.cache
+def _cpu_slots() -> int:
+    """Usable CPUs, read once per process (the lookup costs ~25 µs, too much per step)."""
+    return usable_cpu_count()
+
+
+def default_pool(workers: int | None = None, max_total_workers: int | None = None) -> WorkerPool:
+    """The shared pool, resized in place to ``workers`` CPU slots (default: usable CPUs)
+    and a hard cap of ``max_total_workers`` processes (default: derived from the size).
+
+    It is shut down at interpreter exit (every pool is).
+    """
+    global _pool  # noqa: PLW0603 - the one process-wide pool
+    size = workers or _cpu_slots()
+    cap = max_total_workers or default_max_total_workers(size)
+    with _lock:
+        pool = _pool
+        if pool is None or pool.closed or not pool.owned_by_this_process:
+            pool = WorkerPool(size, max_total_workers=cap)
+            _pool = pool
+        elif size != pool.size or cap != pool.max_total_workers:
+            pool.resize(size, max_total_workers=cap)
+        return pool

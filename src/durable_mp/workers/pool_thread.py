@@ -23,15 +23,14 @@ from typing import TYPE_CHECKING
 import cloudpickle
 
 from durable_mp.exceptions import WorkerPoolError
-from durable_mp.workers import errors, outcome, protocol, tree
-from durable_mp.workers.balance import decide
-from durable_mp.workers.handle import State, WorkerHandle
-from durable_mp.workers.job import JobResult
-from durable_mp.workers.replier import Replier
+from durable_mp.workers import errors, protocol
+from durable_mp.workers.jobs import Outcome, Replier, WorkItem, outcome_of
+from durable_mp.workers.pool_state import decide
+from durable_mp.workers.processes import State, WorkerHandle, tree_rss
+from durable_mp.workers.worker import main as worker_main
 
 if TYPE_CHECKING:
-    from durable_mp.workers.state import PoolState
-    from durable_mp.workers.task import Task
+    from durable_mp.workers.pool_state import PoolState
 
 _log = logging.getLogger("durable_mp.workers")
 
@@ -112,13 +111,13 @@ class PoolThread(threading.Thread):
         wakeups: list[float] = []
         with self._state.lock:
             for worker in self._state.workers:
-                task = worker.task
-                if task is None:
+                item = worker.item
+                if item is None:
                     continue
                 wakeups.append(self._next_liveness_poll)
-                if task.deadline is not None:
-                    wakeups.append(task.deadline)
-                if task.job.memory_limit_mb is not None:
+                if item.deadline is not None:
+                    wakeups.append(item.deadline)
+                if item.job.memory_limit_mb is not None:
                     wakeups.append(self._next_memory_poll)
         self._police_due = min(wakeups, default=math.inf)
         if not wakeups:
@@ -158,14 +157,13 @@ class PoolThread(threading.Thread):
         self._handle(worker, message)
 
     def _handle(self, worker: WorkerHandle, message: protocol.Message) -> None:
-        kind = message[0]
-        if kind == protocol.RESULT:
-            self._on_result(worker, message)
-        elif kind == protocol.MESSAGE:
-            self._on_message(worker, message[1], message[2])
-        elif kind == protocol.REQUEST:
-            self._on_request(worker, message[1], message[2], message[3])
-        elif kind == protocol.READY:
+        if type(message) is protocol.Returned or type(message) is protocol.Raised:
+            self._on_end(worker, message)
+        elif type(message) is protocol.Note:
+            self._on_note(worker, message)
+        elif type(message) is protocol.Request:
+            self._on_request(worker, message)
+        elif type(message) is protocol.Ready:
             with self._state.lock:
                 if worker.state is State.STARTING:
                     worker.state = State.IDLE
@@ -177,12 +175,11 @@ class PoolThread(threading.Thread):
                 1000 * (time.monotonic() - worker.launched_at),
             )
 
-    def _on_result(self, worker: WorkerHandle, message: protocol.Message) -> None:
-        _, job_id, ok, body, lines = message
+    def _on_end(self, worker: WorkerHandle, message: protocol.Returned | protocol.Raised) -> None:
         state = self._state
         with state.lock:
-            task = worker.task
-            if task is None or task.job_id != job_id:
+            item = worker.item
+            if item is None or item.job_id != message.job_id:
                 return  # the job was already failed (killed, pool shut down)
             state.detach_locked(worker)
             if worker.state is State.BUSY:
@@ -191,52 +188,52 @@ class PoolThread(threading.Thread):
             if state.queue or len(state.workers) != state.size:
                 self._dirty = True  # maybe a worker to start, retire, or a stuck queue
         state.send_jobs(assignments)  # keep the worker busy before doing anything else
-        if task.claim():
-            task.finish(outcome.to_result(task.job.label, ok, body, lines))
+        if item.claim():
+            item.finish(outcome_of(item.job.label, message))
 
-    def _on_message(self, worker: WorkerHandle, job_id: int, blob: bytes) -> None:
-        task = self._task_of(worker, job_id)
-        if task is None or task.job.on_message is None:
+    def _on_note(self, worker: WorkerHandle, note: protocol.Note) -> None:
+        item = self._item_of(worker, note.job_id)
+        if item is None or item.job.on_message is None:
             return
         try:
-            task.job.on_message(cloudpickle.loads(blob))
+            item.job.on_message(cloudpickle.loads(note.body))
         except Exception:
-            _log.exception("the on_message handler of %s failed", task.job.label)
+            _log.exception("the on_message handler of %s failed", item.job.label)
 
-    def _on_request(self, worker: WorkerHandle, job_id: int, request_id: int, blob: bytes) -> None:
-        task = self._task_of(worker, job_id)
-        reply = self._replier(worker, task, request_id)
-        if task is None:
+    def _on_request(self, worker: WorkerHandle, request: protocol.Request) -> None:
+        item = self._item_of(worker, request.job_id)
+        reply = self._replier(worker, item, request.request_id)
+        if item is None:
             reply(errors.job_not_running(None))
             return
-        handler = task.job.on_request
+        handler = item.job.on_request
         if handler is None:
-            reply(errors.no_request_handler(task.job.label))
+            reply(errors.no_request_handler(item.job.label))
             return
         try:
-            body = cloudpickle.loads(blob)
+            body = cloudpickle.loads(request.body)
         except Exception as exc:
             reply(exc)
             return
         try:
             handler(body, reply)
         except BaseException as exc:
-            _log.exception("the on_request handler of %s failed", task.job.label)
+            _log.exception("the on_request handler of %s failed", item.job.label)
             reply(exc)  # ignored if the handler replied before failing
 
-    def _replier(self, worker: WorkerHandle, task: Task | None, request_id: int) -> Replier:
+    def _replier(self, worker: WorkerHandle, item: WorkItem | None, request_id: int) -> Replier:
         def current() -> bool:
             with self._state.lock:
-                return task is None or worker.task is task
+                return item is None or worker.item is item
 
-        future = task.future if task is not None else None
-        label = task.job.label if task is not None else "a job"
+        future = item.future if item is not None else None
+        label = item.job.label if item is not None else "a job"
         return Replier(future, label, request_id, current, worker.send)
 
-    def _task_of(self, worker: WorkerHandle, job_id: int) -> Task | None:
+    def _item_of(self, worker: WorkerHandle, job_id: int) -> WorkItem | None:
         with self._state.lock:
-            task = worker.task
-        return task if task is not None and task.job_id == job_id else None
+            item = worker.item
+        return item if item is not None and item.job_id == job_id else None
 
     # -- deaths, limits, killing --------------------------------------------------------
 
@@ -250,41 +247,40 @@ class PoolThread(threading.Thread):
         with state.lock:
             if worker in state.workers:
                 state.workers.remove(worker)
-            task = state.detach_locked(worker)
+            item = state.detach_locked(worker)
             if worker.state is State.STARTING:
                 state.start_failures += 1
                 state.start_problem = f"worker {worker.pid} {errors.describe_exit(exitcode)}"
         _log.debug("worker %d ended: %s", worker.pid, errors.describe_exit(exitcode))
-        if task is not None and task.claim():
-            error = errors.crashed(task.job.label, worker.pid, exitcode)
-            task.finish(JobResult(ok=False, error=error))
+        if item is not None and item.claim():
+            item.finish(Outcome(error=errors.crashed(item.job.label, worker.pid, exitcode)))
 
     def _police(self) -> None:
         """Kill jobs past their deadline or memory limit; notice silent deaths."""
         now = time.monotonic()
-        overdue: list[tuple[WorkerHandle, Task]] = []
-        measured: list[tuple[WorkerHandle, Task]] = []
+        overdue: list[tuple[WorkerHandle, WorkItem]] = []
+        measured: list[tuple[WorkerHandle, WorkItem]] = []
         busy: list[WorkerHandle] = []
         with self._state.lock:
             for worker in self._state.workers:
-                task = worker.task
-                if task is None or worker.state is not State.BUSY:
+                item = worker.item
+                if item is None or worker.state is not State.BUSY:
                     continue
                 busy.append(worker)
-                if task.deadline is not None and now >= task.deadline:
-                    overdue.append((worker, task))
-                elif task.job.memory_limit_mb is not None:
-                    measured.append((worker, task))
-        for worker, task in overdue:
-            timeout = task.job.timeout or 0.0
-            self._kill(worker, task, errors.timed_out(task.job.label, worker.pid, timeout))
+                if item.deadline is not None and now >= item.deadline:
+                    overdue.append((worker, item))
+                elif item.job.memory_limit_mb is not None:
+                    measured.append((worker, item))
+        for worker, item in overdue:
+            timeout = item.job.timeout or 0.0
+            self._kill(worker, item, errors.timed_out(item.job.label, worker.pid, timeout))
         if measured and now >= self._next_memory_poll:
             self._next_memory_poll = now + _MEMORY_POLL_SECONDS
-            for worker, task in measured:
-                limit = task.job.memory_limit_mb or 0.0
-                rss = tree.tree_rss(worker.pid)
+            for worker, item in measured:
+                limit = item.job.memory_limit_mb or 0.0
+                rss = tree_rss(worker.pid)
                 if rss > limit * _BYTES_PER_MB:
-                    self._kill(worker, task, errors.over_memory(task.job.label, rss, limit))
+                    self._kill(worker, item, errors.over_memory(item.job.label, rss, limit))
         if busy and now >= self._next_liveness_poll:
             # A sentinel stays silent while a grandchild holds the pipe it watches.
             self._next_liveness_poll = now + _LIVENESS_POLL_SECONDS
@@ -292,26 +288,28 @@ class PoolThread(threading.Thread):
                 if worker.state is State.BUSY and worker.exitcode() is not None:
                     self._on_exit(worker)
 
-    def _kill(self, worker: WorkerHandle, task: Task | None, error: BaseException | None) -> None:
+    def _kill(
+        self, worker: WorkerHandle, item: WorkItem | None, error: BaseException | None
+    ) -> None:
         """Kill the worker's process tree and fail its job with ``error`` at once."""
         with self._state.lock:
-            if task is not None and worker.task is not task:
+            if item is not None and worker.item is not item:
                 return  # it finished meanwhile
-            task = self._state.detach_locked(worker)
+            item = self._state.detach_locked(worker)
             worker.state = State.DYING  # its sentinel removes it
         worker.kill()
         self._dirty = True
-        if task is not None and task.claim():
+        if item is not None and item.claim():
             if error is None:
-                error = errors.crashed(task.job.label, worker.pid, None)
-            task.finish(JobResult(ok=False, error=error))
+                error = errors.crashed(item.job.label, worker.pid, None)
+            item.finish(Outcome(error=error))
 
     # -- keeping the right number of workers --------------------------------------------
 
     def _maintain(self) -> None:
         """Dispatch queued jobs, start or retire workers, fail jobs that can never run."""
         state = self._state
-        hopeless: list[tuple[Task, BaseException]] = []
+        hopeless: list[tuple[WorkItem, BaseException]] = []
         with state.lock:
             if state.closing:
                 return
@@ -323,29 +321,30 @@ class PoolThread(threading.Thread):
                 to_start = 0
                 problem = state.start_problem
                 hopeless = [
-                    (t, errors.workers_fail_to_start(t.job.label, problem)) for t in state.queue
+                    (i, errors.workers_fail_to_start(i.job.label, problem)) for i in state.queue
                 ]
             elif decision.stuck:
-                hopeless = [(t, errors.cap_reached(t.job.label, state.cap)) for t in state.queue]
+                hopeless = [(i, errors.cap_reached(i.job.label, state.cap)) for i in state.queue]
             if hopeless:
                 state.queue.clear()
-                for task, _ in hopeless:
-                    state.tasks.pop(task.future, None)
+                for item, _ in hopeless:
+                    state.items.pop(item.future, None)
             retiring = idle[: decision.retire]
             for worker in retiring:
                 worker.state = State.RETIRING
         state.send_jobs(assignments)
         for worker in retiring:
-            worker.send((protocol.STOP,))
-        for task, error in hopeless:
-            if task.claim():
-                task.finish(JobResult(ok=False, error=error))
+            worker.send(protocol.Stop())
+        for item, error in hopeless:
+            if item.claim():
+                item.finish(Outcome(error=error))
         for _ in range(to_start):
             self._launch()
 
     def _launch(self) -> None:
         try:
-            worker = WorkerHandle.launch(f"durable-mp-worker-{next(self._names)}")
+            name = f"durable-mp-worker-{next(self._names)}"
+            worker = WorkerHandle.launch(name, worker_main)
         except Exception as exc:
             _log.warning("could not start a worker process: %r", exc)
             with self._state.lock:
@@ -362,12 +361,12 @@ class PoolThread(threading.Thread):
         state = self._state
         with state.lock:
             state.closing = True
-            tasks = list(state.tasks.values())
-            state.tasks.clear()
+            items = list(state.items.values())
+            state.items.clear()
             state.queue.clear()
-        for task in tasks:
-            if task.claim():
-                task.abort(WorkerPoolError(f"the worker pool failed while {task.job.label} ran"))
+        for item in items:
+            if item.claim():
+                item.abort(WorkerPoolError(f"the worker pool failed while {item.job.label} ran"))
 
     def _stop_all(self) -> None:
         """Stop idle workers politely, kill busy ones, reap them all."""
@@ -377,7 +376,7 @@ class PoolThread(threading.Thread):
         for worker in workers:
             if worker.state in (State.IDLE, State.STARTING, State.RETIRING):
                 worker.state = State.RETIRING
-                worker.send((protocol.STOP,))
+                worker.send(protocol.Stop())
             else:
                 worker.state = State.DYING
                 worker.kill()

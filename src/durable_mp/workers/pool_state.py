@@ -1,7 +1,13 @@
-"""What the pool's callers and its thread share, and the operations done under its lock.
+"""What the pool's callers and its thread share, and how many workers the pool wants.
 
 One lock guards the workers, the queue and the job table. Nothing slow and no user code
 (callbacks, future completion) ever runs while it is held.
+
+How many workers to start or retire, and when queued jobs can never run, is a pure
+function of a census of the pool (:func:`decide`), so the policy can be read and tested
+alone. ``size`` CPU slots are shared by jobs that are not blocked; a job blocked on the
+parent keeps its worker but lends its slot, so the pool may grow past ``size`` (never
+past ``cap``) while jobs are queued, and shrinks back once the blocked jobs resume.
 """
 
 from __future__ import annotations
@@ -11,19 +17,18 @@ import socket
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from durable_mp.workers import protocol
-from durable_mp.workers.balance import Census
-from durable_mp.workers.handle import State, WorkerHandle
+from durable_mp.workers.processes import State, WorkerHandle
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from durable_mp.workers.job import JobResult
-    from durable_mp.workers.task import Task
+    from durable_mp.workers.jobs import Outcome, WorkItem
 
-Assignments = list[tuple[WorkerHandle, "Task"]]
+Assignments = list[tuple[WorkerHandle, "WorkItem"]]
 
 
 class PoolState:
@@ -32,8 +37,8 @@ class PoolState:
         self.size = size  # CPU slots
         self.cap = cap  # most worker processes at once
         self.workers: list[WorkerHandle] = []
-        self.queue: deque[Task] = deque()
-        self.tasks: dict[Future[JobResult], Task] = {}  # queued and running
+        self.queue: deque[WorkItem] = deque()
+        self.items: dict[Future[Outcome], WorkItem] = {}  # queued and running
         self.closing = False
         self.shutdown_timeout = 5.0
         self.start_failures = 0  # workers in a row that died before saying "ready"
@@ -77,36 +82,36 @@ class PoolState:
             idle.remove(worker)  # replaces it, and no job is sent to it
         if not idle:
             return []
-        unblocked = sum(1 for w in self.workers if w.task is not None and not w.task.blocked)
+        unblocked = sum(1 for w in self.workers if w.item is not None and not w.item.blocked)
         assignments: Assignments = []
         while self.queue and idle and unblocked < self.size:
-            task = self.queue.popleft()
-            if not task.future.set_running_or_notify_cancel():
-                self.tasks.pop(task.future, None)  # cancelled while queued
+            item = self.queue.popleft()
+            if not item.future.set_running_or_notify_cancel():
+                self.items.pop(item.future, None)  # cancelled while queued
                 continue
             worker = idle.pop()
             worker.state = State.BUSY
-            worker.task = task
-            task.worker = worker
-            if task.job.timeout is not None:
-                task.deadline = time.monotonic() + task.job.timeout
+            worker.item = item
+            item.running = True
+            if item.job.timeout is not None:
+                item.deadline = time.monotonic() + item.job.timeout
             unblocked += 1
-            assignments.append((worker, task))
+            assignments.append((worker, item))
         return assignments
 
-    def detach_locked(self, worker: WorkerHandle) -> Task | None:
+    def detach_locked(self, worker: WorkerHandle) -> WorkItem | None:
         """Take the worker's job away from it (the job is over, one way or another)."""
-        task, worker.task = worker.task, None
-        if task is not None:
-            task.worker = None
-            self.tasks.pop(task.future, None)
-        return task
+        item, worker.item = worker.item, None
+        if item is not None:
+            item.running = False
+            self.items.pop(item.future, None)
+        return item
 
     def census_locked(self) -> tuple[Census, list[WorkerHandle]]:
-        """The numbers ``balance.decide`` needs, and the idle workers."""
+        """The numbers :func:`decide` needs, and the idle workers."""
         live = [w for w in self.workers if w.alive]
         idle = [w for w in live if w.state is State.IDLE]
-        busy = [w.task for w in live if w.task is not None]
+        busy = [w.item for w in live if w.item is not None]
         census = Census(
             size=self.size,
             cap=self.cap,
@@ -121,8 +126,44 @@ class PoolState:
     # -- outside the lock ---------------------------------------------------------------
 
     def send_jobs(self, assignments: Assignments) -> None:
-        for worker, task in assignments:
+        for worker, item in assignments:
             # A failed send means the worker died; its sentinel fails the job.
-            worker.send((protocol.JOB, task.job_id, task.job.payload))
-            if task.job.timeout is not None or task.job.memory_limit_mb is not None:
+            worker.send(protocol.Start(item.job_id, item.job.call))
+            if item.job.timeout is not None or item.job.memory_limit_mb is not None:
                 self.wake()  # the pool thread must start watching the clock or memory
+
+
+# -- the policy ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Census:
+    size: int  # CPU slots
+    cap: int  # most worker processes at once
+    busy: int  # workers running a job
+    blocked: int  # of those, jobs marked blocked
+    idle: int
+    starting: int
+    queued: int  # jobs waiting for a worker (after dispatching to idle workers)
+
+
+@dataclass(frozen=True)
+class Decision:
+    start: int = 0  # workers to launch
+    retire: int = 0  # idle workers to stop
+    stuck: bool = False  # the queued jobs can never get a worker: fail them
+
+
+def decide(census: Census) -> Decision:
+    c = census
+    unblocked = c.busy - c.blocked
+    runnable = min(c.queued, max(0, c.size - unblocked))
+    live = c.busy + c.idle + c.starting
+    wanted = min(c.cap, max(c.size, c.busy + runnable))
+    start = max(0, wanted - live)
+    # Every worker waits on the parent and no more may start: the queued jobs would wait
+    # for ever, and may well be what those workers are waiting for.
+    stuck = runnable > 0 and not (c.idle or c.starting or start or unblocked)
+    keep = min(c.cap, c.size + c.blocked)
+    retire = 0 if runnable else min(c.idle, max(0, live - keep))
+    return Decision(start=start, retire=retire, stuck=stuck)
