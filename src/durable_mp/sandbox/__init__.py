@@ -9,7 +9,9 @@ on timeout or out-of-memory, sees a read-only ``/dev/shm`` and code directory an
 
 Modules: ``config`` (a function's settings), ``sandbox`` (one environment), ``launch``
 (its command line and environment variables), ``cgroups``, ``platform`` (what the host
-supports), ``runtime_api``, ``layer`` (awslambdaric for bare bundles), ``lambda_errors``.
+supports), ``runtime_api``, ``telemetry`` (the runtime's log frames), ``layer``
+(awslambdaric for bare bundles), ``watchdog`` (no sandbox outlives its owner),
+``lambda_errors``.
 """
 
 from durable_mp.sandbox.config import FunctionConfig, vcpus_for

@@ -29,6 +29,8 @@ from durable_mp.sandbox import cgroups, lambda_errors, launch
 from durable_mp.sandbox.layer import ensure_client, runtime_layer
 from durable_mp.sandbox.platform import Capabilities, capabilities, notice
 from durable_mp.sandbox.runtime_api import Invocation, RuntimeApi
+from durable_mp.sandbox.telemetry import ENV as telemetry_env
+from durable_mp.sandbox.telemetry import TelemetryPipe
 
 if TYPE_CHECKING:
     from durable_mp.sandbox.config import FunctionConfig
@@ -139,10 +141,16 @@ class Sandbox:
         )
         env = launch.environment(config, self.api.address, caps, layer)
         env.update(extra)
+        telemetry = TelemetryPipe()
+        env[telemetry_env] = str(telemetry.write_fd)
         self._started = time.monotonic()
-        self._process = subprocess.Popen(
-            argv, env=env, cwd=config.task_root, stdin=subprocess.DEVNULL, process_group=0
-        )
+        try:
+            self._process = subprocess.Popen(
+                argv, env=env, cwd=config.task_root, stdin=subprocess.DEVNULL,
+                process_group=0, pass_fds=(telemetry.write_fd,),
+            )
+        finally:
+            telemetry.started()
 
     def _wait_for_init(self, timeout: float) -> None:
         deadline = self._started + timeout

@@ -46,11 +46,10 @@ class SandboxPool:
         config = self.functions[name]
         started = time.monotonic()
         try:
-            sandbox, init_ms = self._acquire(name)
+            sandbox, spent = self._acquire(name)
         except InitFailed as failure:
             return InvokeResult(failure.reply, (time.monotonic() - started) * 1000,
                                 failure.init_duration_ms, None, True)
-        spent = time.monotonic() - started if init_ms is not None else 0.0
         try:
             return sandbox.invoke(
                 payload, request_id, function_arn=function_arn, trace_id=trace_id,
@@ -69,9 +68,10 @@ class SandboxPool:
         for sandbox in sandboxes:
             sandbox.kill()
 
-    def _acquire(self, name: str) -> tuple[Sandbox, float | None]:
-        """A warm sandbox of ``name`` (None) or a fresh one (its INIT retried in the
-        invocation's time, as Lambda does when INIT times out: the float)."""
+    def _acquire(self, name: str) -> tuple[Sandbox, float]:
+        """A sandbox of ``name``, warm or fresh, and the seconds of the invocation's timeout
+        already spent: those of an INIT retried after an INIT timeout, as on Lambda (a
+        first INIT does not count against the function's timeout)."""
         evicted: Sandbox | None = None
         with self._lock:
             while True:
@@ -82,7 +82,7 @@ class SandboxPool:
                     pair = mine[-1]
                     self._idle.remove(pair)
                     if pair[1].alive:
-                        return pair[1], None
+                        return pair[1], 0.0
                     self._live.discard(pair[1])
                     pair[1].kill()
                     continue
@@ -97,7 +97,7 @@ class SandboxPool:
         if evicted is not None:
             evicted.kill()
         try:
-            sandbox = self._start(name)
+            sandbox, spent = self._start(name)
         finally:
             with self._lock:
                 self._starting -= 1
@@ -105,20 +105,22 @@ class SandboxPool:
         with self._lock:
             if not self._closed:
                 self._live.add(sandbox)
-                return sandbox, sandbox.init_duration_ms
+                return sandbox, spent
         sandbox.kill()
         raise PoolClosed()
 
-    def _start(self, name: str) -> Sandbox:
+    def _start(self, name: str) -> tuple[Sandbox, float]:
         config = self.functions[name]
         try:
-            return Sandbox.start(config)
+            return Sandbox.start(config), 0.0
         except InitFailed as failure:
             if not failure.timed_out:
                 raise
             _log(f"INIT_REPORT Init Duration: {failure.init_duration_ms:.2f} ms\t"
                  f"Phase: init\tStatus: timeout\tFunction: {name}")
-        return Sandbox.start(config, init_timeout=config.timeout)  # Lambda's second try
+        retried = time.monotonic()  # Lambda's second try, within the invocation's timeout
+        sandbox = Sandbox.start(config, init_timeout=config.timeout)
+        return sandbox, time.monotonic() - retried
 
     def _release(self, name: str, sandbox: Sandbox) -> None:
         with self._lock:
