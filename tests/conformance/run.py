@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 TARGETS = ("embedded", "dex", "official-on-dex")
 # On dex every function has sandboxes of its own, as on Lambda: a run that needs a new one
 # pays a cold start (an interpreter, boto3, the handlers), so fewer runs at once go faster.
-CONCURRENCY = {"embedded": 24, "dex": 10, "official-on-dex": 10}
+CONCURRENCY = {"embedded": 24, "dex": 8, "official-on-dex": 8}
 
 
 class Target(Protocol):

@@ -8,6 +8,7 @@ a missing one fails here rather than degrading.
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -133,9 +134,15 @@ def test_the_handler_sees_what_lambda_shows_it(sandboxes, code):
     assert seen["semaphores"] != "work"  # sem_open fails: /dev/shm is read-only
     assert seen["code_dir"] == "Read-only file system"
     # A /tmp of its own: what it wrote, and only the directories it needs from the host's
-    # (its code and the runtime layer, read-only).
+    # (its code, the runtime layer, this Python if it lives in /tmp; all read-only).
     assert "mine" in seen["tmp"] and not (Path("/tmp") / "mine").exists()
-    assert set(seen["tmp"]) - {"mine", code.relative_to("/tmp").parts[0]} <= {
+    needed = {code, Path(sys.prefix), *(Path(entry) for entry in sys.path if entry)}
+    allowed = {"mine"} | {
+        path.resolve().relative_to("/tmp").parts[0]
+        for path in needed
+        if path.resolve().is_relative_to("/tmp") and path.resolve() != Path("/tmp")
+    }
+    assert set(seen["tmp"]) - allowed <= {
         name for name in seen["tmp"] if name.startswith("durable-mp-runtime-")}
     assert seen["quota"] == pytest.approx(512 / 1769, abs=1e-4)
     assert seen["durable_mp_importable"] is False  # bare: only the task root and the runtime
