@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 
 TARGETS = ("embedded", "dex", "official-on-dex")
 # On dex every function has sandboxes of its own, as on Lambda: a run that needs a new one
-# pays a cold start (an interpreter, boto3, the handlers), so fewer runs at once go faster.
-CONCURRENCY = {"embedded": 24, "dex": 8, "official-on-dex": 8}
+# pays a cold start (an interpreter, boto3, the handlers). dex invokes at most
+# cpu_count + 4 handlers at once; with more runs in flight, cold starts fill those slots and
+# a run's re-invocation queues behind them, past the few seconds its requirement allows
+# (a callback's 1 s delay, a short wait). So at most four runs per dex target at once.
+CONCURRENCY = {"embedded": 24, "dex": 4, "official-on-dex": 4}
 
 
 class Target(Protocol):
