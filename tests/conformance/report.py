@@ -92,8 +92,10 @@ def render(ids: list[str], table: dict[str, dict[str, Outcome]], seconds: float)
         "and NOTICE is in `tests/conformance/requirements/`), run on three targets:",
         "",
         "* **embedded**: the durable-mp handler on durable-mp's embedded service (`LocalRunner`);",
-        "* **dex**: the durable-mp handler served by `durable-mp serve`, driven over HTTP and "
-        "boto3 by AWS's `dex-local-runner`;",
+        "* **dex**: the durable-mp handler in the Lambda zip `durable-mp package` builds, "
+        "unzipped and served bare (nothing else on the path) by `durable-mp serve --bundle` "
+        "in frozen-between-invocations sandboxes under AWS's `awslambdaric`, driven over "
+        "HTTP and boto3 by AWS's `dex-local-runner`;",
         "* **official-on-dex**: the same handler source built with the official "
         "`aws-durable-execution-sdk-python`, on the same dex: the differential check.",
         "",

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         serve_command.add_serve_parser(commands)
+    from durable_mp.packaging.command import add_package_parser
+
+    add_package_parser(commands)
     return parser
 
 

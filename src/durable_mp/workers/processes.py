@@ -99,6 +99,13 @@ class WorkerHandle:
         self.launched_at = time.monotonic()
         self._send_lock = threading.Lock()
 
+    def exited(self) -> bool:
+        """Whether the process has ended (not reaped: the sentinel's handler does that)."""
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return False
+
     @classmethod
     def launch(cls, name: str, main: Callable[[Connection, int], None]) -> WorkerHandle:
         """Start a process running ``main(conn, parent_pid)``. Call only from the pool's
