@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import os
 
 
 def official_available() -> bool:
@@ -24,11 +27,14 @@ def official_available() -> bool:
     return True
 
 
-def run_durable_mp(handler: Any, event: Any, *, latency: float = 0.0) -> tuple[float, Any]:
-    """(seconds, decoded result) of one execution on the embedded in-memory service."""
+def run_durable_mp(
+    handler: Any, event: Any, *, latency: float = 0.0, store: str | os.PathLike[str] | None = None
+) -> tuple[float, Any]:
+    """(seconds, decoded result) of one execution on the embedded service: in memory, or
+    on the SQLite ``store`` (``":memory:"`` or a file)."""
     from durable_mp.local import LocalRunner, LocalService
 
-    service = _slow_local_service(latency) if latency else LocalService()
+    service = _slow_local_service(latency) if latency else LocalService(store)
     try:
         runner = LocalRunner(service, {"bench": handler})
         started = time.perf_counter()

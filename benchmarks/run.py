@@ -10,6 +10,7 @@ Scenarios (the numbers of issue 6):
 6. large results (1, 10, 50 MB) through the pipe and the checkpoint path
 7. scaling of the CPU fan-out with 1, 2 (and all usable) workers
 8. memory: peak RSS of the parent and the workers during scenario 1
+9. per-step overhead of scenario 2 on the in-memory store, SQLite in memory, a SQLite file
 
 Contenders: durable-mp in process and thread mode (on the in-memory embedded service)
 and the official SDK (on its testing library's in-memory service), in this process,
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import dispatch, fanout, fresh, overhead, payloads, report
+from benchmarks import dispatch, fanout, fresh, overhead, payloads, report, stores
 from benchmarks.common import ScenarioResult, Settings
 from benchmarks.contenders import official_available
 
@@ -42,6 +43,7 @@ SCENARIOS: dict[int, tuple[str, Scenario]] = {
     6: ("large results", payloads.large_results),
     7: ("scaling", fanout.scaling),
     8: ("memory", fresh.memory),
+    9: ("per-step overhead by store", stores.stores),
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from durable_mp.exceptions import (
     SERDES_ERROR_TYPES,
@@ -33,6 +33,8 @@ MAX_OPERATION_ID_LENGTH = 64
 MAX_OPERATION_NAME_LENGTH = 256
 CHECKPOINT_SIZE_LIMIT_BYTES = 256 * 1024  # above this a child context uses ReplayChildren
 LAMBDA_RESPONSE_SIZE_LIMIT = 6 * 1024 * 1024 - 50
+
+OperationPayload: TypeAlias = str  # a serialized result or input, as the API carries it
 
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "InvocationStatus",
     "Operation",
     "OperationAction",
+    "OperationPayload",
     "OperationStatus",
     "OperationSubType",
     "OperationType",
@@ -319,13 +322,20 @@ class CallbackOptions:
 
 @dataclass(frozen=True)
 class ChainedInvokeOptions:
+    """``x_amzn_trace_id``: the X-Ray header the target's invocation starts under (an
+    instrumentation plugin's, via ``provide_propagation_metadata``); without it the
+    service lets the target inherit the execution's own."""
+
     function_name: str
     tenant_id: str | None = None
+    x_amzn_trace_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"FunctionName": self.function_name}
         if self.tenant_id is not None:
             result["TenantId"] = self.tenant_id
+        if self.x_amzn_trace_id is not None:
+            result["XAmznTraceId"] = self.x_amzn_trace_id
         return result
 
 
@@ -415,7 +425,7 @@ class OperationUpdate:
             if callback is not None
             else None,
             chained_invoke_options=ChainedInvokeOptions(
-                invoke["FunctionName"], invoke.get("TenantId")
+                invoke["FunctionName"], invoke.get("TenantId"), invoke.get("XAmznTraceId")
             )
             if invoke is not None
             else None,

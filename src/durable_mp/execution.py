@@ -16,6 +16,7 @@ from durable_mp.context import DurableContext
 from durable_mp.engine.invocation import run_invocation
 from durable_mp.engine.scope import InvocationSettings
 from durable_mp.exceptions import ValidationError
+from durable_mp.init_workers import start_workers_during_init
 from durable_mp.invocation_input import (
     DurableExecutionInvocationInput,
     DurableExecutionInvocationInputWithClient,
@@ -118,4 +119,5 @@ def _decorate(func: UserHandler, *, settings: InvocationSettings) -> LambdaHandl
 
     lambda_handler.__durable_handler__ = func  # type: ignore[attr-defined]
     lambda_handler.__durable_settings__ = settings  # type: ignore[attr-defined]
+    start_workers_during_init(settings)
     return lambda_handler

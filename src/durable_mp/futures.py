@@ -36,8 +36,16 @@ class DurableFuture(Generic[T]):
         self._label = label
 
     def result(self) -> T:
-        """The operation's result; raises its error (e.g. StepError) if it failed."""
-        return self._manager.wait_for_completion(self._completion)
+        """The operation's result; raises its error (e.g. StepError) if it failed.
+
+        Instrumentation sees the operation end (``on_operation_end``) before the result
+        reaches the caller, as for an operation awaited at once.
+        """
+        try:
+            return self._manager.wait_for_completion(self._completion)
+        finally:
+            if self._completion.done:  # not when the invocation suspended meanwhile
+                self._manager.observed(self._handle)
 
     def done(self) -> bool:
         """True once the result (or error) is known; never blocks."""
@@ -107,6 +115,8 @@ def all_of(*futures: AnyFuture) -> list[Any]:
         if not pending:
             break
         manager.wait_for_any(pending)
+    for future in local:
+        manager.observed(future._handle)
     return [future._completion.outcome() for future in local]
 
 
@@ -119,6 +129,9 @@ def any_of(*futures: AnyFuture) -> Any:
         return _remote_wait(tuple(future._handle for future in remote))
     manager = local[0]._manager
     done = manager.wait_for_any([future._completion for future in local])
+    for future in local:
+        if future._completion is done:
+            manager.observed(future._handle)
     return done.outcome()
 
 

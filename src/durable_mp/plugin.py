@@ -15,8 +15,10 @@ thread, never under an SDK lock):
   queued -- or, for an operation an earlier invocation left unfinished, when the replay
   reaches it (``is_replayed=True``).
 * ``on_operation_end``: the thread that observes the operation's terminal result, before
-  the operation returns to user code; once per operation per invocation. A terminal
-  operation nobody read in this invocation is reported before ``on_invocation_end``.
+  the operation returns to user code (for an operation started with ``*_async`` or a
+  callback, the thread whose ``result()`` reads it); once per operation per invocation. A
+  terminal operation nobody read in this invocation, or one only a step body in a worker
+  read, is reported before ``on_invocation_end``.
 * ``on_user_function_start`` / ``on_user_function_end``: for a child context, map item
   or parallel branch, the thread that runs the function, around it. For a step body (also
   wait-for-condition checks and wait-for-callback submitters), which runs in a worker
@@ -34,8 +36,15 @@ observes, because that operation's thread waits for it.
 Nothing runs in a worker process unless a plugin asks: :meth:`~DurableInstrumentationPlugin.
 provide_worker_context` returns a picklable zero-argument callable producing a context
 manager, which durable-mp enters around the step body where it runs (worker process, pool
-thread or inline). ``durable_mp.otel`` uses it to make the step's span current in the
-worker.
+thread or inline). If that context manager has a ``worker_report()`` method, durable-mp
+calls it once the context is exited; what it returns (if not None) is pickled, sent back
+over the worker's pipe ahead of the body's result and handed to the plugin's
+:meth:`~DurableInstrumentationPlugin.on_worker_report` in the parent, between the step
+body's ``on_user_function_start`` and ``on_user_function_end``. ``durable_mp.otel`` uses
+the pair to make the step's span current in the worker and to bring the spans user code
+created there back to the parent's exporter. A worker context that raises (creating,
+entering, exiting or reporting) is logged in the parent, once per plugin class, and
+ignored: the body runs and its outcome stands.
 """
 
 from __future__ import annotations
@@ -68,6 +77,7 @@ __all__ = [
     "UserFunctionEndInfo",
     "UserFunctionOutcome",
     "UserFunctionStartInfo",
+    "WorkerContext",
     "WorkerContextFactory",
 ]
 
@@ -276,6 +286,17 @@ WorkerContextFactory = Callable[[], AbstractContextManager[Any]]
 step body where it runs (see :meth:`DurableInstrumentationPlugin.provide_worker_context`)."""
 
 
+class WorkerContext(Protocol):
+    """What a :data:`WorkerContextFactory` may return: a context manager, optionally with
+    ``worker_report()``, called after ``__exit__`` where the body ran. Its result (None:
+    nothing to send) must be picklable; it reaches :meth:`DurableInstrumentationPlugin.
+    on_worker_report` in the parent."""
+
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc_info: object) -> bool | None: ...
+    def worker_report(self) -> Any: ...
+
+
 class DurableInstrumentationPlugin:
     """Base class for plugins; override the hooks you need. See the module docstring."""
 
@@ -292,8 +313,14 @@ class DurableInstrumentationPlugin:
         pickled with cloudpickle and called in the worker process (or pool thread) just
         before the body; the context manager it returns is exited right after the body,
         before its result is serialized. An exception it raises is logged and ignored.
+        See :class:`WorkerContext` for sending data back.
         """
         return None
+
+    def on_worker_report(self, info: UserFunctionStartInfo, report: Any) -> None:
+        """What this plugin's worker context reported from where the body ran (a
+        durable-mp addition). Runs in the parent on the operation's thread, after
+        ``on_user_function_start`` and before ``on_user_function_end`` of that attempt."""
 
     def on_invocation_start(self, info: InvocationStartInfo) -> None:
         """The invocation begins (handler thread, before the handler runs)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -139,3 +140,81 @@ def test_identical_command_without_name_reuses_the_derived_name(job, tmp_path):
     assert "already SUCCEEDED" in again.stderr
     listing = durable_mp("list", "--store", str(store), "--json")
     assert len(json.loads(listing.stdout)) == 1
+
+
+def test_an_input_file_over_6_mb_is_one_line_and_exit_2(job, tmp_path):
+    limit = 6 * 1024 * 1024
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"x": 1, "pad": "p" * limit}))
+    result = durable_mp("run", f"{job}:handler", "--input-file", str(big), "--store", str(tmp_path / "s.db"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"is {big.stat().st_size:,} bytes" in result.stderr
+    assert f"an execution's input is at most {limit:,} bytes" in result.stderr
+    assert not (tmp_path / "s.db").exists()  # refused before anything was created
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
+    from durable_mp import durable_execution
+    from durable_mp.local import LocalRunner, LocalService
+
+    @durable_execution(step_executor="inline")
+    def many(event, ctx):
+        return sum(ctx.step(lambda _, i=i: i, name=f"step-{i}-{'n' * 200}") for i in range(event))
+
+    store = tmp_path / "runs.db"
+    service = LocalService(store)
+    runner = LocalRunner(service, {"many": many})
+    runner.run("many", 300, name="long")
+    for number in range(1000):
+        runner.start("many", 0, name=f"waiting-{number:04d}-{'w' * 50}")
+    service.close()
+    pipe_capacity = 64 * 1024  # Linux's default; every output below is larger
+    for args in (["history", "long", "--store", str(store)], ["list", "--store", str(store), "--json"]):
+        whole = durable_mp(*args)
+        assert whole.returncode == 0 and len(whole.stdout) > pipe_capacity, (args, len(whole.stdout))
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "durable_mp", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert reader.stdout.read(10)  # like `| head -c 10`
+        reader.stdout.close()
+        stderr = reader.stderr.read()
+        reader.wait(60)
+        assert stderr == "", stderr
+        assert reader.returncode == 141, args  # as if killed by SIGPIPE; no BrokenPipeError
+
+
+def test_a_run_that_creates_the_execution_and_loses_it_says_one_line(job, tmp_path, capsys, monkeypatch):
+    """Two runs started together: this one creates the execution, the other one takes its
+    lease first (forced here right after the start). This one says who runs it, only."""
+    from durable_mp.cli.main import main
+    from durable_mp.local import LocalRunner, LocalService
+    from durable_mp.local.owners import Owner
+
+    store = tmp_path / "runs.db"
+    start = LocalRunner.start
+
+    def start_then_lose_the_race(self, *args, **kwargs):
+        arn = start(self, *args, **kwargs)
+        with LocalService(store) as other:
+            assert other.acquire_lease(arn, Owner.of_this_process()) is None
+        return arn
+
+    monkeypatch.setattr(LocalRunner, "start", start_then_lose_the_race)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:  # in this process: the command configures logging for itself
+        code = main(["run", f"{job}:handler", "--input", '{"x": 1}', "--store", str(store), "--name", "job"])
+    finally:
+        root.handlers[:], root.level = handlers, level
+        logging.disable(logging.NOTSET)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"durable-mp run: execution job is being run by pid {os.getpid()} on "
+        + err.split(" on ", 1)[1].split("; ")[0]
+        + f"; add --wait to wait for it to finish, or stop it with durable-mp stop job --store {store}"
+    ]

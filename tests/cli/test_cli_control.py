@@ -289,3 +289,40 @@ def test_usage_errors_are_one_line_and_exit_2(job, tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_results_and_errors_from_files_up_to_the_1_mb_limit(job, tmp_path, runs):
+    store = tmp_path / "runs.db"
+    limit = 1024 * 1024
+    approve = runs(f"{job}:handler", "--store", str(store), "--name", "approve", "--json")
+    callback_id = printed_command(approve.line_with("is waiting: "))[5]
+    too_big = tmp_path / "too-big.json"
+    too_big.write_text(json.dumps("x" * limit))
+    refused = durable_mp("callback", "succeed", callback_id, "--result-file", str(too_big), "--store", str(store))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert f"a callback result is at most {limit:,} bytes" in refused.stderr
+    both = durable_mp("callback", "succeed", callback_id, "--result", "1", "--result-file", str(too_big), "--store", str(store))
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps("y" * (limit - 10)) + "\n")  # just under the limit
+    answered = durable_mp("callback", "succeed", callback_id, "--result-file", str(result), "--store", str(store))
+    assert answered.returncode == 0, answered.stderr
+    code, stdout, stderr = approve.finish()
+    assert code == 0, stderr
+    assert json.loads(json.loads(stdout.splitlines()[-1])["Result"]) == {
+        "approved": json.dumps("y" * (limit - 10))
+    }
+
+    reject = runs(f"{job}:handler", "--store", str(store), "--name", "reject", "--json")
+    callback_id = printed_command(reject.line_with("is waiting: "))[5]
+    error = tmp_path / "error.json"
+    error.write_text(json.dumps({"ErrorType": "Rejected", "ErrorMessage": "no", "ErrorData": "d" * (limit - 100)}))
+    failed = durable_mp("callback", "fail", callback_id, "--error-file", str(error), "--store", str(store))
+    assert failed.returncode == 0, failed.stderr
+    code, stdout, stderr = reject.finish()
+    assert code == 1
+    assert json.loads(stdout.splitlines()[-1])["Status"] == "FAILED"
+    events = json.loads(durable_mp("history", "reject", "--store", str(store), "--json").stdout)
+    (failure,) = [e for e in events if e["EventType"] == "CallbackFailed"]
+    payload = failure["CallbackFailedDetails"]["Error"]["Payload"]
+    assert payload["ErrorType"] == "Rejected" and payload["ErrorData"] == "d" * (limit - 100)

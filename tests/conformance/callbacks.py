@@ -1,10 +1,10 @@
 """``CallbackActions``: the harness plays the external system that completes callbacks.
 
 It watches the history. Each new ``CallbackStarted`` takes the first unused action whose
-``CallbackName`` is the callback's Name (or ``'*'``); after the action's ``Delay`` the
-action is sent: ``success`` with its ``Payload`` as JSON, ``failure`` with its Payload as
-the error object, ``heartbeat`` with nothing (a heartbeat leaves the callback open for a
-later action). Callbacks are handled one after another, so delays add up, as they do for
+``CallbackName`` is the callback's Name (or ``'*'``, or a ``${/re/}`` that matches it);
+after the action's ``Delay`` the action is sent: ``success`` with its ``Payload`` as JSON,
+``failure`` with its Payload as the error object, ``heartbeat`` with nothing (a heartbeat
+leaves the callback open for a later action). Callbacks are handled one after another, so delays add up, as they do for
 the requirements' reference validator. The same driver serves every target: only
 reading the history and sending differ.
 """
@@ -12,6 +12,7 @@ reading the history and sending differ.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -94,9 +95,17 @@ class CallbackDriver:
 
     def _pick(self, name: Any, used: set[int]) -> int | None:
         for index, action in enumerate(self._actions):
-            if index not in used and action.get("CallbackName") in ("*", name):
+            if index not in used and _names(action.get("CallbackName"), name):
                 return index
         return None
+
+
+def _names(pattern: Any, name: Any) -> bool:
+    """A ``CallbackName``: the name itself, ``'*'``, or a ``${/re/}`` searched in it."""
+    if pattern in ("*", name):
+        return True
+    regex = re.match(r"^\$\{/(.*)/\}$", pattern, re.DOTALL) if isinstance(pattern, str) else None
+    return regex is not None and isinstance(name, str) and re.search(regex[1], name) is not None
 
 
 def success_payload(action: dict[str, Any]) -> str | None:

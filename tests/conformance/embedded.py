@@ -53,10 +53,13 @@ class EmbeddedTarget:
     name = "embedded"
     sdk = "durable_mp"
 
-    def __init__(self, book: LogBook, workdir: Path) -> None:
+    def __init__(self, book: LogBook, workdir: Path, *, plugin_records_here: bool = True) -> None:
+        """``plugin_records_here``: file the plugin suite's records in ``book`` (one
+        target per process can: the sink is global)."""
         self.book = book
         self.workdir = workdir
-        plugin_records.sink = book.add  # in-process: plugin records skip the shared stdout
+        if plugin_records_here:  # in-process: plugin records skip the shared stdout
+            plugin_records.sink = book.add
 
     def observe(self, spec: Spec, requirement: Requirement) -> Observation:
         if requirement.step_executor == "inline":
@@ -76,7 +79,9 @@ class EmbeddedTarget:
                 plain_functions=plain,
                 fast_forward=not spec.callback_actions,
             )
-            arn = runner.start(main, spec.input_json)
+            timeout = requirement.execution_timeout_seconds
+            options = {} if timeout is None else {"execution_timeout_seconds": timeout}
+            arn = runner.start(main, spec.input_json, **options)
             seen = Observation(arn=arn)
             history = _history_of(service, arn)
             with CallbackDriver(spec.callback_actions, history, callback_sender(service)) as driver:

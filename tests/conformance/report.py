@@ -2,8 +2,8 @@
 ``docs/conformance.md``.
 
 One row per requirement, a column per target (pass, fail with the first error, or a pass
-with dex's documented omissions waived), totals on top. It also prints what the emulator-limitation list
-should be, judged from this run (requirements both SDKs fail identically on dex, and the
+with dex's documented omissions waived), totals on top; then the OpenTelemetry requirements
+(embedded, ``otel_run.py``). It also prints what the emulator-limitation list should be, judged from this run (requirements both SDKs fail identically on dex, and the
 smallest set of known dex omissions that explains the official SDK's failure), so the
 list in ``limitations.py`` can be kept exact.
 """
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from tests.conformance.campaign import Campaign
 from tests.conformance.limitations import EMULATOR_LIMITATIONS, OMISSIONS, waiver
+from tests.conformance.otel_run import OtelCampaign
 from tests.conformance.outcome import judge
 from tests.conformance.run import TARGETS, Harness, describe, requirement_ids
 from tests.conformance.spec import load
@@ -42,13 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with Harness() as harness:
         campaign = Campaign(harness, [(target, rid) for target in TARGETS for rid in ids])
+        otel = OtelCampaign(
+            [c for c in OtelCampaign.all_cases() if not args.only or c.id in args.only]
+        )
         table = {target: campaign.outcomes(target) for target in TARGETS}
+        otel_table = otel.outcomes()
+        otel.close()
     seconds = time.monotonic() - started
-    args.output.write_text(render(ids, table, seconds))
+    args.output.write_text(render(ids, table, seconds) + render_otel(otel_table))
     if args.json:
         dump = {
             t: {rid: describe(o) for rid, o in outcomes.items()} for t, outcomes in table.items()
         }
+        dump["otel-embedded"] = {cid: describe(o) for cid, o in otel_table.items()}
         args.json.write_text(json.dumps(dump, indent=1, default=str))
     print(f"wrote {args.output} ({seconds:.0f} s)")
     suggested = suggest_limitations(table)
@@ -85,8 +92,10 @@ def render(ids: list[str], table: dict[str, dict[str, Outcome]], seconds: float)
         "and NOTICE is in `tests/conformance/requirements/`), run on three targets:",
         "",
         "* **embedded**: the durable-mp handler on durable-mp's embedded service (`LocalRunner`);",
-        "* **dex**: the durable-mp handler served by `durable-mp serve`, driven over HTTP and "
-        "boto3 by AWS's `dex-local-runner`;",
+        "* **dex**: the durable-mp handler in the Lambda zip `durable-mp package` builds, "
+        "unzipped and served bare (nothing else on the path) by `durable-mp serve --bundle` "
+        "in frozen-between-invocations sandboxes under AWS's `awslambdaric`, driven over "
+        "HTTP and boto3 by AWS's `dex-local-runner`;",
         "* **official-on-dex**: the same handler source built with the official "
         "`aws-durable-execution-sdk-python`, on the same dex: the differential check.",
         "",
@@ -129,6 +138,35 @@ def render(ids: list[str], table: dict[str, dict[str, Outcome]], seconds: float)
         lines.append(
             f"| {rid} | {escape(spec.description)}{optional} | " + " | ".join(cells) + " |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def render_otel(table: dict[str, Outcome]) -> str:
+    """The OpenTelemetry requirements: embedded only, each in the view its suite names."""
+    passed = sum(outcome.passed for outcome in table.values())
+    lines = [
+        "",
+        "## OpenTelemetry requirements",
+        "",
+        "AWS's OpenTelemetry requirements (same source and license; a copy is in "
+        "`tests/conformance/otel_requirements/`), run on the embedded service with "
+        "`durable_mp.otel` exporting to the OpenTelemetry SDK's in-memory exporter, and "
+        "judged by the span-assertion rules of that suite (`tests/conformance/telemetry.py`). "
+        "otel-invocation runs with `InvocationOtelPluginFactory`, otel-execution with "
+        "`ExecutionOtelPluginFactory`, each otel-long-running requirement in both views "
+        "(waits of `LONG_DELAY_SECONDS` = 1, fast-forwarded). The same runs are the tests "
+        "of `tests/conformance/test_otel_conformance.py`.",
+        "",
+        "| target | pass | fail |",
+        "|---|---|---|",
+        f"| embedded, in-memory exporter | {passed} | {len(table) - passed} |",
+        "",
+        "| case | spans | result |",
+        "|---|---|---|",
+    ]
+    for case_id, outcome in table.items():
+        result = "pass" if outcome.passed else f"**fail**: `{escape(outcome.first_error or '')}`"
+        lines.append(f"| {case_id} | {outcome.details.get('spans', '-')} | {result} |")
     return "\n".join(lines) + "\n"
 
 

@@ -105,3 +105,4 @@ class Requirement:
     handler: Callable[..., Any]
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     step_executor: str | None = None
+    execution_timeout_seconds: int | None = None  # the deployed function's, if it matters

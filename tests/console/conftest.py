@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from durable_mp.console.command import open_view
 from durable_mp.console.server import TOKEN_HEADER, ConsoleServer
-from durable_mp.console.store_view import StoreView, open_service
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,7 +65,7 @@ class Console:
     """A console server over a store, served from a thread of this process."""
 
     def __init__(self, store: Path, *, read_only: bool = False) -> None:
-        self.view = StoreView(open_service(store, read_only=read_only))
+        self.view = open_view(str(store), read_only=read_only)
         self.server = ConsoleServer(self.view)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -180,6 +181,10 @@ def test_the_list_shows_executions_with_status_progress_and_a_filter(browser, ui
     assert rows["cpu-process"]["status"] == "SUCCEEDED"
     assert "4 done" in rows["cpu-process"]["text"]
     assert "cpu_map" in rows["cpu-thread"]["text"]
+    host = socket.gethostname()
+    for name, process in waiting.items():  # each run drives its own execution
+        assert rows[name]["owner"].startswith(f"pid {process.pid} on {host} since "), rows[name]
+    assert rows["cpu-process"]["owner"] == "—"  # ended: nobody drives it
     shots(browser, "console-list.png")
     css(browser, "[data-filter=RUNNING]")[0].click()
     assert sorted(listed(browser)) == ["approval-1", "nightly-sleep"]
@@ -193,7 +198,10 @@ def listed(driver) -> dict[str, dict[str, str]]:
         """
         const rows = {};
         for (const tr of document.querySelectorAll('#executions tbody tr')) {
-          rows[tr.dataset.name] = {status: tr.dataset.status, text: tr.innerText};
+          rows[tr.dataset.name] = {
+            status: tr.dataset.status, text: tr.innerText,
+            owner: tr.querySelector('td.owner').textContent,
+          };
         }
         return rows;
         """

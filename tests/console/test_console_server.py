@@ -304,3 +304,61 @@ def test_a_store_its_user_cannot_write_is_opened_read_only():
     finally:
         folder.chmod(0o755)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_owner_column_shows_the_live_runner_and_nobody_once_it_is_gone(store):
+    """The list and the execution's page show who drives a run (its lease: pid, host,
+    since when); an execution that ended, or whose runner was killed, has no owner."""
+    run_job(store, "echo", "finished", {"n": 1})
+    before = time.time()
+    run = start_job(store, "long_wait", "sleeper")
+    try:
+        with console(store) as served:
+
+            def listed():
+                executions = served.request("/api/executions")[1]["executions"]
+                return {e["name"]: e for e in executions}
+
+            owner = wait_for(
+                lambda: (listed().get("sleeper") or {}).get("owner"),
+                what="the run to take the execution's lease",
+            )
+            assert (owner["pid"], owner["host"]) == (run.pid, socket.gethostname())
+            assert before - 1 <= owner["since"] <= time.time()
+            assert listed()["finished"]["owner"] is None
+            detail = served.request("/api/execution?name=sleeper")[1]["summary"]
+            assert detail["owner"] == owner and detail["status"] == "RUNNING"
+
+            run.kill()  # SIGKILL: its lease stays in the store, its process is gone
+            run.wait(timeout=30)
+            assert wait_for(
+                lambda: "owner" in (sleeper := listed()["sleeper"]) and sleeper["owner"] is None,
+                what="the dead runner to stop counting as the owner",
+            )
+            assert listed()["sleeper"]["status"] == "RUNNING"  # nobody drives it: "—"
+    finally:
+        run.kill()
+        finish(run)
+
+
+def test_an_older_store_is_read_without_being_changed(store, tmp_path):
+    """A schema-2 store (before body runs) made by an older durable-mp: the report reads
+    it as it is, through the read-only path, and writes nothing to it."""
+    import hashlib
+    import shutil
+
+    data = Path(__file__).parents[1] / "local" / "data" / "store_v2.db"
+    shutil.copyfile(data, store)
+    before = hashlib.sha256(store.read_bytes()).hexdigest()
+    output = tmp_path / "half.html"
+    made = subprocess.run(
+        cli("report", "half", "--store", str(store), "--output", str(output)),
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "execution half (RUNNING" in made.stderr
+    assert '"lanes":[]' in output.read_text().replace(" ", "")  # no body runs recorded
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == before
+    wal = store.with_name("runs.db-wal")  # SQLite's companions of a WAL reader, if any
+    assert not wal.exists() or wal.stat().st_size == 0

@@ -132,11 +132,11 @@ class FlakyService(LocalService):
         self.calls_after_a_failure = 0
         self._failed_this_invocation = False
 
-    def begin_invocation(self, arn: str) -> Any:
+    def begin_invocation(self, arn: str, **options: Any) -> Any:
         with self._lock:
             self._faults_allowed = not self._failed_this_invocation
             self._failed_this_invocation = False
-        return super().begin_invocation(arn)
+        return super().begin_invocation(arn, **options)
 
     def checkpoint(self, arn: str, token: str, updates: Any, client_token: Any = None) -> Any:
         with self._lock:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import sqlite3
 
 import pytest
 from hypothesis import given, settings
@@ -37,7 +36,8 @@ from durable_mp.lambda_service import (
 from durable_mp.local import LocalRunner, LocalService
 from durable_mp.local.journal import stored_form
 from durable_mp.local.service import _as_on_the_wire
-from durable_mp.local.store import Store, StoredOperation
+from durable_mp.local.sqlite_store import SqliteStore
+from durable_mp.local.store import DuplicateKeyError, StoredOperation
 from durable_mp.local.tokens import CheckpointToken
 
 texts = st.one_of(st.none(), st.just(""), st.text(max_size=12))
@@ -121,7 +121,7 @@ def test_wire_form_is_the_dict_round_trip(update):
 
 
 def test_decoded_operations_serve_later_reads_and_rolled_back_states_do_not(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     op = Operation("a", OperationType.STEP, OperationStatus.STARTED, name="n")
     with store.transaction() as tx:
         tx.put_operation("arn", StoredOperation(op, 1, 1), None)
@@ -143,13 +143,13 @@ def test_decoded_operations_serve_later_reads_and_rolled_back_states_do_not(tmp_
         tx.put_operation("arn", StoredOperation(other, 1, 2), None)
     with store.transaction() as tx:
         assert tx.operation("arn", "a") == StoredOperation(other, 1, 2)
-    reopened = Store(tmp_path / "s.db")
+    reopened = SqliteStore(tmp_path / "s.db")
     with reopened.transaction() as tx:
         assert tx.operation("arn", "a") == StoredOperation(other, 1, 2)
 
 
 def test_writes_reach_every_query_of_the_same_transaction(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     due = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
     wait = Operation(
         "w", OperationType.WAIT, OperationStatus.STARTED, wait_details=WaitDetails(due)
@@ -201,9 +201,9 @@ _TYPES = [OperationType.STEP, OperationType.WAIT, OperationType.CALLBACK]
 
 
 def _both_stores():
-    from durable_mp.local.memory import MemoryStore
+    from durable_mp.local.memory_store import MemoryStore
 
-    return Store(":memory:"), MemoryStore()
+    return SqliteStore(":memory:"), MemoryStore()
 
 
 writes = st.lists(
@@ -263,6 +263,73 @@ def test_memory_store_answers_every_query_as_sqlite_does(history, after, low, sp
     assert answers[0] == answers[1]
 
 
+row_writes = st.lists(
+    st.tuples(
+        st.sampled_from(["callback", "invoke", "token", "open", "close"]),
+        st.sampled_from(["arn", "other"]),
+        st.sampled_from(["k1", "k2", "k3"]),  # callback id, op id, request id
+        st.one_of(st.none(), st.integers(0, 20)),  # a timer, a child, a sequence
+        st.booleans(),  # roll this transaction back afterwards
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(row_writes, st.integers(0, 20))
+def test_memory_store_keeps_callbacks_invokes_tokens_and_invocations_as_sqlite_does(
+    history, until
+):
+    from durable_mp.local.store import CallbackRow, InvocationRow, InvokeRow
+
+    answers = []
+    for store in _both_stores():
+        with store.transaction() as tx:
+            for arn in ("arn", "other"):
+                for position, key in enumerate(["k1", "k2", "k3"], 1):
+                    op = Operation(key, OperationType.CHAINED_INVOKE, OperationStatus.STARTED)
+                    tx.put_operation(arn, StoredOperation(op, 4 - position, 1), None)
+        for table, arn, key, number, roll_back in history:
+            try:
+                with store.transaction() as tx:
+                    if table == "callback":
+                        timer = None if number is None else float(number)
+                        tx.put_callback(CallbackRow(key, arn, "op", timer, 1, timer and timer / 2))
+                    elif table == "invoke":
+                        child = None if number is None else f"child-{arn}-{key}"  # one parent each
+                        tx.put_invoke(InvokeRow(arn, key, "fn", child, None, None))
+                    elif table == "token":
+                        tx.put_token(arn, number or 0, key, 7)
+                    elif table == "open":
+                        if tx.open_invocation(arn) is None:
+                            try:
+                                tx.insert_invocation(InvocationRow(arn, key, 1.0, None))
+                            except DuplicateKeyError:
+                                pass
+                    else:
+                        tx.close_invocation(arn, key, 2.0, None)
+                    if roll_back:
+                        raise RuntimeError
+            except RuntimeError:
+                pass
+        with store.transaction(write=False) as tx:
+            answers.append(
+                [
+                    (
+                        tx.due_callbacks(arn, float(until)),
+                        tx.earliest_callback_due(arn),
+                        [tx.callback(key) for key in ("k1", "k2", "k3")],
+                        tx.running_invokes(arn),
+                        [tx.invoke_of_child(f"child-{arn}-{key}") for key in ("k1", "k2", "k3")],
+                        [tx.token_version(arn, n) for n in range(21)],
+                        tx.open_invocation(arn),
+                    )
+                    for arn in ("arn", "other")
+                ]
+            )
+    assert answers[0] == answers[1]
+
+
 def test_memory_store_rolls_back_every_table():
     from durable_mp.local.store import CallbackRow, ExecutionRow, InvocationRow, InvokeRow
 
@@ -290,7 +357,7 @@ def test_memory_store_rolls_back_every_table():
             assert tx.invoke_of_child("x") is None and tx.running_invokes("arn") == []
             assert tx.open_invocation("arn") is None
             assert tx.token_version("arn", 1) is None
-        with pytest.raises(sqlite3.IntegrityError), store.transaction() as tx:
+        with pytest.raises(DuplicateKeyError), store.transaction() as tx:
             tx.insert_execution(row)
 
 

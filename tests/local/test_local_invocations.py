@@ -17,7 +17,7 @@ from local_helpers import (
 )
 
 from durable_mp.lambda_service import ErrorObject, OperationUpdate
-from durable_mp.local import ExecutionNotRunningError, LocalRunner, LocalService
+from durable_mp.local import LocalRunner, LocalService
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -192,7 +192,7 @@ def test_a_step_that_became_ready_must_run(service: LocalService) -> None:
     assert "Error" in completions(service, driver.arn)[-1]
 
 
-def test_an_interrupted_invocation_is_recorded_and_counted(store_path: Path) -> None:
+def test_an_interrupted_invocation_is_recorded_but_not_counted(store_path: Path) -> None:
     first = LocalService(store_path, invocation_retry_delay=0.01)
     driver = Driver(first)
     driver.send(step_start("s"))
@@ -219,20 +219,36 @@ def test_an_interrupted_invocation_is_recorded_and_counted(store_path: Path) -> 
     crash = completions(service, driver.arn)[0]
     assert crash["RequestId"] == crashed_request
     assert crash["Error"]["Payload"]["ErrorType"] == "Runtime.ExitError"
-    assert "killed or crashed" in crash["Error"]["Payload"]["ErrorMessage"]
+    assert "not counted as a failed invocation" in crash["Error"]["Payload"]["ErrorMessage"]
+    assert service.get_execution(driver.arn).status == "SUCCEEDED"
     service.close()
 
 
-def test_five_interrupted_invocations_fail_the_execution(service: LocalService) -> None:
+def test_interrupted_invocations_never_fail_the_execution(service: LocalService) -> None:
     driver = Driver(service)
-    for _ in range(4):
-        driver.begin()  # each finds the previous one still open
-    with pytest.raises(ExecutionNotRunningError):
-        service.begin_invocation(driver.arn)
+    for _ in range(7):
+        driver.begin()  # each finds the previous one still open: its runner is gone
     record = service.get_execution(driver.arn)
-    assert record.status == "FAILED"
-    assert record.error is not None and record.error.type == "Runtime.ExitError"
-    assert driver.event_types()[-1] == "ExecutionFailed"
+    assert record.status == "RUNNING" and record.invocation_count == 8
+    lost = [c["Error"]["Payload"]["ErrorType"] for c in completions(service, driver.arn)]
+    assert lost == ["Runtime.ExitError"] * 7
+    assert service.has_work(driver.arn)
+
+
+def test_interruptions_leave_the_count_of_real_failures_as_it_was(service: LocalService) -> None:
+    driver = Driver(service)
+    boom = ErrorObject.from_message("boom")
+    for _ in range(4):
+        service.complete_invocation(driver.invocation, error=boom)  # a real failure
+        driver.begin()
+        driver.begin()  # the one before was interrupted: it does not count
+    assert service.get_execution(driver.arn).status == "RUNNING"  # 4 failures so far
+    service.complete_invocation(driver.invocation, error=boom)  # the 5th in a row
+    record = service.get_execution(driver.arn)
+    assert record.status == "FAILED" and record.error is not None
+    assert record.error.message == "boom"
+    types = [c.get("Error", {}).get("Payload", {}).get("ErrorType") for c in completions(service, driver.arn)]
+    assert types == [None, "Runtime.ExitError"] * 4 + [None], types
 
 
 def test_the_outcome_of_a_superseded_invocation_is_ignored(service: LocalService) -> None:

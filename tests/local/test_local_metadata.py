@@ -1,8 +1,10 @@
-"""durable-mp's metadata beside the history: body runs, step counts, read-only stores."""
+"""durable-mp's metadata beside the history: body runs, step counts, read-only stores.
+
+Owners (leases) are tested in ``test_local_ownership.py``; the schema version that added
+``body_runs`` in ``test_local_schema.py``."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,9 +12,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from local_helpers import Driver, step_retry, step_start, step_succeed
 
-from durable_mp.local import LocalService
+from durable_mp.lambda_service import Operation, OperationStatus, OperationType
+from durable_mp.local import LocalService, StoreIOError, StoreReadOnlyError
+from durable_mp.local.memory_store import MemoryStore
+from durable_mp.local.sqlite_store import SqliteStore
+from durable_mp.local.store import BodyRunRow, StoredOperation
+
+_STATUSES = [OperationStatus.STARTED, OperationStatus.PENDING, OperationStatus.SUCCEEDED]
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -78,25 +88,12 @@ def test_a_read_only_store_reads_and_refuses_changes(store_path: Path) -> None:
         assert reader.read_only
         assert [record.name for record in reader.list_executions()] == ["ro"]
         assert reader.step_counts()[driver.arn] == {"SUCCEEDED": 1}
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(StoreReadOnlyError):
             reader.stop_execution("ro")
     finally:
         reader.close()
     with pytest.raises(ValueError, match="path"):
         LocalService(read_only=True)
-
-
-def test_a_read_only_store_of_an_older_schema_has_no_body_runs(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with LocalService(path) as writer:
-        driver = Driver(writer, name="old")
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE body_runs")
-    reader = LocalService(path, read_only=True)
-    try:
-        assert reader.body_runs(driver.arn) == []
-    finally:
-        reader.close()
 
 
 def test_data_version_moves_when_another_process_commits(store_path: Path) -> None:
@@ -148,3 +145,70 @@ def test_the_engine_records_where_each_attempt_ran(tmp_path: Path, executor: str
         assert (run.pid != os.getpid()) == (executor == "process")
     if executor == "thread":
         assert all(run.thread.startswith("durable-mp-step") for run in runs)
+
+
+def test_a_body_run_outlives_a_change_that_rolls_back(store_path: Path) -> None:
+    """The run is written into the change's transaction; if that one fails at its commit
+    (here a full disk: SQLite's ``max_page_count``), the next change saves it."""
+    service = LocalService(store_path)
+    try:
+        driver = Driver(service, name="kept")
+        driver.send(step_start("1"))
+        service.record_body_run(driver.arn, "1", 1, Run())
+        db = service._store._db  # type: ignore[attr-defined]
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StoreIOError, match="full"):
+            driver.send(step_succeed("1", payload='"' + "x" * 100_000 + '"'))
+        db.execute("PRAGMA max_page_count = 1073741823")
+        assert service.body_runs(driver.arn) == []
+        driver.send(step_succeed("1"))
+        assert [(run.op_id, run.pid) for run in service.body_runs(driver.arn)] == [("1", 4242)]
+    finally:
+        service.close()
+
+
+body_run_writes = st.lists(
+    st.tuples(
+        st.sampled_from(["arn", "other"]),
+        st.sampled_from(["a", "b", "c"]),  # op id
+        st.integers(1, 3),  # attempt
+        st.integers(0, 5),  # pid, and when it started
+        st.booleans(),  # roll this transaction back afterwards
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(body_run_writes, st.lists(st.sampled_from(_STATUSES), min_size=3, max_size=3))
+def test_the_memory_store_keeps_body_runs_and_counts_as_sqlite_does(
+    history: list[tuple[str, str, int, int, bool]], statuses: list[OperationStatus]
+) -> None:
+    """Same answers from both stores, rolled-back transactions included (the memory
+    store undoes each put with one entry of its undo log)."""
+    answers = []
+    for store in (SqliteStore(":memory:"), MemoryStore()):
+        with store.transaction() as tx:
+            for position, (op_id, status) in enumerate(zip("abc", statuses, strict=True)):
+                kind = OperationType.STEP if op_id != "c" else OperationType.WAIT
+                stored = StoredOperation(Operation(op_id, kind, status), position, 1)
+                tx.put_operation("arn", stored, None)
+        for arn, op_id, attempt, number, roll_back in history:
+            try:
+                with store.transaction() as tx:
+                    row = BodyRunRow(arn, op_id, attempt, "process", number, "T", number, 9.0)
+                    tx.put_body_runs([row])
+                    if roll_back:
+                        raise RuntimeError
+            except RuntimeError:
+                pass
+        with store.transaction(write=False) as tx:
+            runs = {arn: tx.body_runs(arn) for arn in ("arn", "other")}
+            answers.append((runs, tx.operation_counts("STEP"), tx.operation_counts("WAIT")))
+        store.close()
+    for runs in (answers[0][0], answers[1][0]):  # equal start times: either order
+        for arn, rows in runs.items():
+            assert [row.started_at for row in rows] == sorted(row.started_at for row in rows)
+            runs[arn] = sorted(rows, key=lambda row: (row.started_at, row.op_id, row.attempt))
+    assert answers[0] == answers[1]

@@ -87,6 +87,7 @@ def test_a_killed_runner_resumes_where_it_stopped(store_path: Path, tmp_path: Pa
     assert types[crash - 1] == ("StepStarted", "s2")
     assert types[crash + 1] == ("StepSucceeded", "s2")  # re-run without a second START
     error = history[crash]["InvocationCompletedDetails"]["Error"]["Payload"]
-    assert error["ErrorType"] == "Runtime.ExitError"
+    assert error["ErrorType"] == "Runtime.ExitError" and "not counted" in error["ErrorMessage"]
+    assert f"pid {first.pid} on " in error["ErrorMessage"]  # whose lease it took over
     assert types[-2:] == [("InvocationCompleted", None), ("ExecutionSucceeded", "resumable")]
     observer.close()

@@ -114,7 +114,7 @@ def test_fast_forward_skips_to_the_timeout_when_only_timers_remain(service: Loca
     assert record.status == "TIMED_OUT" and time.monotonic() - began < 10
 
 
-def test_an_interrupted_drive_leaves_its_invocations_as_a_dead_process_would(
+def test_an_interrupted_drive_records_its_invocation_as_interrupted(
     service: LocalService,
 ) -> None:
     release, finished = threading.Event(), threading.Event()
@@ -152,12 +152,19 @@ def test_an_interrupted_drive_leaves_its_invocations_as_a_dead_process_would(
     assert finished.wait(10)
     assert refused and refused[0].is_retryable()  # a transient error: the SDK just stops
     time.sleep(0.1)
-    assert [e["EventType"] for e in service.get_history(arn)] == ["ExecutionStarted"]
+    history = service.get_history(arn)
+    assert [e["EventType"] for e in history] == ["ExecutionStarted", "InvocationCompleted"]
+    interrupted = history[1]["InvocationCompletedDetails"]["Error"]["Payload"]
+    assert interrupted["ErrorType"] == "Runner.Interrupted"
+    assert "SIGINT" in interrupted["ErrorMessage"]
+    assert service.owner_of(arn) is None  # the lease was given up
 
     def resumed(event: Any, context: Any) -> dict[str, Any]:
         return {"Status": "SUCCEEDED", "Result": '"resumed"'}
 
     record = LocalRunner(service, {"fn": resumed}).drive(arn)
-    assert record.status == "SUCCEEDED"
-    crash = service.get_history(arn)[1]["InvocationCompletedDetails"]["Error"]["Payload"]
-    assert crash["ErrorType"] == "Runtime.ExitError"
+    assert record.status == "SUCCEEDED" and record.invocation_count == 2
+    assert [e["EventType"] for e in service.get_history(arn)][2:] == [
+        "InvocationCompleted",
+        "ExecutionSucceeded",
+    ]

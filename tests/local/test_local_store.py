@@ -93,7 +93,7 @@ def test_sigkill_never_loses_an_acknowledged_checkpoint(store_path: Path, tmp_pa
         history = service.get_history(arn)
         assert [e["EventId"] for e in history] == list(range(1, len(history) + 1))
         assert [e["EventType"] for e in history[1:]] == ["StepStarted", "StepSucceeded"] * len(ids)
-        # The interrupted invocation is closed as failed, and the execution goes on.
+        # The interrupted invocation is closed as interrupted, and the execution goes on.
         assert service.recover_interrupted_invocation(arn)
         assert service.get_history(arn)[-1]["InvocationCompletedDetails"]["Error"]["Payload"][
             "ErrorType"

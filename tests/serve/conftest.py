@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import psutil
 import pytest
+from botocore.config import Config
 
-from tests.serve.helpers import SERVE_CLI, Serve, Started, base_env
+from tests.serve.helpers import DEX_RUNNER, SERVE_CLI, Serve, Started, base_env, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,3 +79,43 @@ def start_serve(processes: list[Started]) -> Any:
     return start
 
 
+
+
+def wait_until_healthy(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"dex-local-runner at {url} did not become healthy")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def dex_and_serve(processes, start_serve):
+    """Starts dex-local-runner and serve, each pointed at the other, both on 127.0.0.1."""
+    assert DEX_RUNNER.exists(), "dex-local-runner is missing: pip install '.[test]'"
+
+    def start(*serve_args: str, sandbox_disable: str = "") -> tuple[str, object, Serve]:
+        dex_port = free_port()
+        dex_url = f"http://127.0.0.1:{dex_port}"
+        env = base_env(AWS_ENDPOINT_URL_LAMBDA=dex_url, DURABLE_MP_SANDBOX_DISABLE=sandbox_disable)
+        serve = start_serve(*serve_args, env=env)
+        dex = Started(
+            [str(DEX_RUNNER), "start-server", "--host", "127.0.0.1", "--port", str(dex_port),
+             "--lambda-endpoint", serve.url, "--log-level", "WARNING"],
+            base_env(),
+        )
+        processes.append(dex)
+        wait_until_healthy(dex_url)
+        client = boto3.client(
+            "lambda", endpoint_url=dex_url, region_name="us-west-2", aws_access_key_id="x",
+            aws_secret_access_key="x", config=Config(retries={"max_attempts": 0}),
+        )
+        return dex_url, client, serve
+
+    return start

@@ -48,11 +48,20 @@ class Started:
 
     def __init__(self, command: list[str], env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
+        self.errors: list[str] = []  # stderr, line by line (also echoed to ours)
         self.descendants: list[psutil.Process] = []
         threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_errors, daemon=True).start()
+
+    def _read_errors(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.errors.append(line.rstrip("\n"))
+            sys.stderr.write(line)
 
     def _read(self) -> None:
         assert self.process.stdout is not None

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from durable_mp.serve import lambda_errors
+from durable_mp.sandbox import lambda_errors
 from durable_mp.serve.functions import Entry, parse_entry, resolve
 
 ARN = "arn:aws:lambda:eu-west-1:111122223333:function:"

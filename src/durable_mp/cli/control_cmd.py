@@ -12,7 +12,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.cli.common import EXIT_SUCCEEDED, UsageError
+from durable_mp.cli.common import EXIT_SUCCEEDED, UsageError, check_size, read_limited
 from durable_mp.cli.inspect_cmd import open_existing_store
 
 if TYPE_CHECKING:
@@ -35,14 +35,22 @@ def add_parsers(commands: Any) -> None:
     actions = callback.add_subparsers(dest="action", metavar="ACTION", parser_class=type(callback))
     actions.required = True
     succeed = actions.add_parser("succeed", help="complete the callback with a result")
-    succeed.add_argument(
+    result = succeed.add_mutually_exclusive_group()
+    result.add_argument(
         "--result", metavar="JSON", help="the callback's result, as JSON (default: none)"
     )
+    result.add_argument(
+        "--result-file", metavar="PATH", help="read the result (JSON, up to 1 MB) from a file"
+    )
     fail = actions.add_parser("fail", help="fail the callback with an error")
-    fail.add_argument(
+    error = fail.add_mutually_exclusive_group()
+    error.add_argument(
         "--error",
         metavar="JSON",
         help='{"ErrorType": ..., "ErrorMessage": ..., "ErrorData": ...}, or a plain message',
+    )
+    error.add_argument(
+        "--error-file", metavar="PATH", help="read the error (as --error, up to 1 MB) from a file"
     )
     heartbeat = actions.add_parser("heartbeat", help="restart the callback's heartbeat timeout")
     for action in (succeed, fail, heartbeat):
@@ -67,10 +75,11 @@ def add_parsers(commands: Any) -> None:
 def send_callback(args: argparse.Namespace) -> int:
     from durable_mp.local import CallbackRequestError
 
-    result = getattr(args, "result", None)
+    result = _payload(args, "result")
     if result is not None:
-        _require_json(result, "--result")
-    error = parse_error(args.error) if getattr(args, "error", None) is not None else None
+        _require_json(result, "--result-file" if args.result_file else "--result")
+    error_text = _payload(args, "error")
+    error = parse_error(error_text) if error_text is not None else None
     service = open_existing_store(args.store)
     try:
         if args.action == "succeed":
@@ -92,6 +101,20 @@ def send_callback(args: argparse.Namespace) -> int:
     )
     print(f"callback {done}; {follow}", file=sys.stderr)
     return EXIT_SUCCEEDED
+
+
+def _payload(args: argparse.Namespace, kind: str) -> str | None:
+    """``--result``/``--error``, or the content of ``--result-file``/``--error-file``."""
+    from durable_mp.local.callbacks import MAX_CALLBACK_PAYLOAD_BYTES
+
+    path = getattr(args, f"{kind}_file", None)
+    if path is None:
+        text: str | None = getattr(args, kind, None)
+        if text is not None:
+            check_size(text, f"--{kind}", MAX_CALLBACK_PAYLOAD_BYTES, f"a callback {kind}")
+        return text
+    text = read_limited(path, f"--{kind}-file", MAX_CALLBACK_PAYLOAD_BYTES, f"a callback {kind}")
+    return text.strip()
 
 
 def stop_execution(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     import argparse
 
     from durable_mp.local import LocalService
+    from durable_mp.local.store import LeaseRow
 
 
 def add_parsers(commands: Any) -> None:
@@ -36,15 +38,20 @@ def add_parsers(commands: Any) -> None:
     listing.set_defaults(handler=list_executions)
 
 
-def open_existing_store(store: str) -> LocalService:
+def open_existing_store(store: str, *, read_only: bool = False) -> LocalService:
+    """The store a run made; ``read_only`` never writes to it (and never waits for a
+    writer), so it works on a read-only mount or another user's file."""
     from durable_mp.local import LocalService
+    from durable_mp.local.store import NotAStoreError
 
     if not Path(store).is_file():
         raise UsageError(
             f"--store {store}: no such store file (it is created by durable-mp run --store)"
         )
     try:
-        return LocalService(store)
+        return LocalService(store, read_only=read_only)
+    except NotAStoreError as error:
+        raise UsageError(f"{error}; it was left as it was") from None
     except Exception as error:
         raise UsageError(
             f"--store {store} cannot be opened as a durable-mp store: {error}"
@@ -54,7 +61,7 @@ def open_existing_store(store: str) -> LocalService:
 def show_history(args: argparse.Namespace) -> int:
     from durable_mp.local import history_to_json
 
-    service = open_existing_store(args.store)
+    service = open_existing_store(args.store, read_only=True)
     record = service.find_execution(args.name)
     if record is None:
         known = ", ".join(r.name for r in service.list_executions()[-5:]) or "none"
@@ -72,8 +79,11 @@ def show_history(args: argparse.Namespace) -> int:
 
 
 def list_executions(args: argparse.Namespace) -> int:
-    service = open_existing_store(args.store)
+    from durable_mp.local.owners import describe
+
+    service = open_existing_store(args.store, read_only=True)
     records = service.list_executions()
+    owners = service.execution_owners()
     if args.json:
         print(
             json.dumps(
@@ -85,6 +95,7 @@ def list_executions(args: argparse.Namespace) -> int:
                         "DurableExecutionArn": r.arn,
                         "StartTimestamp": _iso(r.start_timestamp),
                         "EndTimestamp": _iso(r.end_timestamp),
+                        "Owner": _owner_json(owners.get(r.arn)),
                     }
                     for r in records
                 ],
@@ -98,8 +109,21 @@ def list_executions(args: argparse.Namespace) -> int:
     width = max(len(r.name) for r in records)
     for r in records:
         started = _iso(r.start_timestamp) or ""
-        print(f"{r.name:<{width}}  {r.status:<9}  {r.function_name}  {started}")
+        line = f"{r.name:<{width}}  {r.status:<9}  {r.function_name}  {started}"
+        owner = owners.get(r.arn)
+        if owner is not None:
+            line += f"  run by {describe(owner)}"
+        elif r.status == "RUNNING":
+            line += "  (nobody runs it: run its command again to resume)"
+        print(line)
     return EXIT_SUCCEEDED
+
+
+def _owner_json(lease: LeaseRow | None) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    since = datetime.datetime.fromtimestamp(lease.acquired_ts, datetime.UTC)
+    return {"Pid": lease.pid, "Host": lease.host, "Since": since.isoformat()}
 
 
 def _iso(value: Any) -> str | None:

@@ -8,11 +8,12 @@ that says what to fix, and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from durable_mp.__about__ import __version__
-from durable_mp.cli.common import EXIT_USAGE, UsageError
+from durable_mp.cli.common import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         serve_command.add_serve_parser(commands)
+    from durable_mp.packaging.command import add_package_parser
+
+    add_package_parser(commands)
     return parser
 
 
@@ -54,13 +58,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        return _reader_went_away()
     except UsageError as error:
         print(f"durable-mp {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as error:
+        from durable_mp.local.store import StoreError
+
+        if not isinstance(error, StoreError):
+            raise
+        print(f"durable-mp {args.command}: {error}", file=sys.stderr)  # disk full, ...
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"durable-mp {args.command}: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _reader_went_away() -> int:
+    """``durable-mp history ... | head``: the reader closed the pipe, which is no error
+    of ours. Quietly, as a command killed by SIGPIPE (the shell shows 141)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

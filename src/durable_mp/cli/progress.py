@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 _EXAMPLE_RESULT = shlex.quote('"ok"')  # the result is JSON: a JSON string here
+_INTERRUPTION = "Runner."  # Runner.Interrupted: Ctrl-C or SIGTERM, not a failure
 
 
 class Progress:
@@ -91,7 +92,10 @@ class Progress:
             elif kind.startswith(("Callback", "ChainedInvoke")):
                 line = self._waited_on(kind, op_id, label, event, details)
             elif kind == "InvocationCompleted" and details.get("Error"):
-                line = f"invocation failed: {_error(details)}; the service will invoke again"
+                if _error(details).startswith(_INTERRUPTION):
+                    line = f"invocation interrupted ({_error(details)})"
+                else:
+                    line = f"invocation failed: {_error(details)}; the service will invoke again"
             elif kind == "ExecutionStarted":
                 line = f"execution {event.get('Name', '')} started"
         if line is not None and (not self._live or _notable(kind, line)):

@@ -9,21 +9,34 @@ another terminal; ``--function NAME=TARGET`` makes NAME a target of ``ctx.invoke
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from durable_mp.cli.common import EXIT_FAILED, EXIT_SUCCEEDED, UsageError
+from durable_mp.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_SUCCEEDED,
+    EXIT_TERMINATED,
+    UsageError,
+    check_size,
+    read_limited,
+)
 from durable_mp.cli.progress import OperationFormatter, Progress, ProgressLogHandler
 from durable_mp.config import STEP_EXECUTORS
 from durable_mp.targets import TargetError, load_target
 
 if TYPE_CHECKING:
-    from durable_mp.local import ExecutionRecord, LocalService
+    from collections.abc import Callable, Iterator
+    from types import FrameType
+
+    from durable_mp.local import ExecutionRecord, LocalRunner, LocalService
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -86,6 +99,12 @@ def add_parser(commands: Any) -> None:
         help="DEBUG also shows active-context hand-offs (default: INFO)",
     )
     parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another durable-mp run drives the execution, wait for it to finish and "
+        "report the outcome (or take over if it dies) instead of exiting with status 2",
+    )
+    parser.add_argument(
         "--fast-forward",
         action="store_true",
         help="fire waits and retry timers at once instead of sleeping (testing)",
@@ -102,7 +121,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from durable_mp.local import LocalRunner
+    from durable_mp.local import ExecutionOwnedError, LocalRunner
+    from durable_mp.local.store import StoreError
 
     input_payload = _read_input(args)
     try:
@@ -122,41 +142,47 @@ def run(args: argparse.Namespace) -> int:
             plain_functions=plain,
             fast_forward=args.fast_forward,
         )
-        main_arn: list[str] = []
-
-        def show(event_arn: str, event: dict[str, Any]) -> None:
-            if not main_arn or event_arn == main_arn[0]:
-                progress.on_event(event)
-            elif event.get("EventType") == "CallbackStarted":  # a chained child waits for it
-                details = event.get("CallbackStartedDetails") or {}
-                label = f"'{event['Name']}'" if event.get("Name") else "of a chained invoke"
-                progress.write_line(progress.callback_hint(label, details.get("CallbackId", "")))
-
-        service.add_listener(show)
-        existing = service.find_execution(name) if name else None
-        if existing is not None:
-            _check_same_execution(existing, function_name, input_payload, args)
-            arn = existing.arn
-            if existing.status == "RUNNING":
-                progress.write_line(f"resuming execution {existing.name} from {args.store}")
-                _show_waiting_callbacks(service, arn, progress)
-        else:
-            arn = runner.start(function_name, input_payload, name=name)
-        main_arn.append(arn)
+        shown = _Shown(progress)
+        service.add_listener(shown)
+        arn, on_owned = _start_or_resume(
+            service,
+            runner,
+            name=name,
+            function_name=function_name,
+            input_payload=input_payload,
+            args=args,
+            shown=shown,
+        )
+        shown.main_arn = arn
         record = service.get_execution(arn)
         if record.status == "RUNNING":
             try:
-                record = runner.drive(arn)
-            except KeyboardInterrupt:
+                with _sigterm_as_interrupt():
+                    record = runner.drive(arn, wait=args.wait, on_owned=on_owned)
+            except ExecutionOwnedError as owned:
+                raise UsageError(_owned_message(str(owned), record.name, args)) from None
+            except StoreError as failed:
                 _quiet_exit()
                 progress.close()
+                print(
+                    f"durable-mp run: {failed}; the execution is intact (nothing it completed "
+                    "is lost): fix that (e.g. free disk space) and run the same command "
+                    "again to resume",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
+            except KeyboardInterrupt as interrupt:
+                _quiet_exit()
+                progress.close()
+                how = str(interrupt) or "SIGINT"
                 hint = (
-                    "run the same command again to resume"
+                    "the invocation in flight is recorded as interrupted; run the same "
+                    "command again to resume"
                     if args.store
                     else "the execution was in memory; use --store to make runs resumable"
                 )
-                print(f"durable-mp run: interrupted; {hint}", file=sys.stderr)
-                return 130
+                print(f"durable-mp run: interrupted ({how}); {hint}", file=sys.stderr)
+                return EXIT_TERMINATED if how == "SIGTERM" else EXIT_INTERRUPTED
         else:
             progress.write_line(
                 f"execution {record.name} already {record.status} in {args.store}; showing its "
@@ -166,6 +192,117 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     _quiet_exit()
     return _report(record, args)
+
+
+class _Shown:
+    """The history events a run shows: its execution's, and the callbacks its chained
+    children wait for. They are held until the run owns the execution, so a run that
+    finds another one driving it says so in one line and nothing else."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.main_arn: str | None = None
+        self._held: list[tuple[str, dict[str, Any]]] | None = []
+
+    def __call__(self, arn: str, event: dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append((arn, event))
+        else:
+            self._show(arn, event)
+
+    def owned(self, line: str | None) -> None:
+        """This run drives the execution now: show ``line``, else what was held."""
+        held, self._held = self._held or [], None
+        if line is not None:
+            self.progress.write_line(line)
+            return
+        for arn, event in held:
+            self._show(arn, event)
+
+    def _show(self, arn: str, event: dict[str, Any]) -> None:
+        progress = self.progress
+        if self.main_arn is None or arn == self.main_arn:
+            progress.on_event(event)
+        elif event.get("EventType") == "CallbackStarted":  # a chained child waits for it
+            details = event.get("CallbackStartedDetails") or {}
+            label = f"'{event['Name']}'" if event.get("Name") else "of a chained invoke"
+            progress.write_line(progress.callback_hint(label, details.get("CallbackId", "")))
+
+
+def _start_or_resume(
+    service: LocalService,
+    runner: LocalRunner,
+    *,
+    name: str | None,
+    function_name: str,
+    input_payload: str | None,
+    args: argparse.Namespace,
+    shown: _Shown,
+) -> tuple[str, Callable[[], None]]:
+    """The ARN of the execution this run drives (the existing one of that name, checked
+    to be the same function and input, or a new one), and what to say once it is ours."""
+    from durable_mp.local import ExecutionNameConflictError
+    from durable_mp.local.owners import describe
+
+    existing = service.find_execution(name) if name else None
+    if existing is None:
+        try:
+            arn = runner.start(function_name, input_payload, name=name)
+            return arn, lambda: shown.owned(None)  # "execution ... started"
+        except ExecutionNameConflictError:  # another run started it a moment ago
+            existing = service.find_execution(name or "")
+            if existing is None:
+                raise
+    _check_same_execution(existing, function_name, input_payload, args)
+    arn, label = existing.arn, existing.name
+    waited = False
+    owner = service.owner_of(arn) if existing.status == "RUNNING" else None
+    if owner is not None:
+        if not args.wait:
+            message = f"execution {label} is being run by {describe(owner)}"
+            raise UsageError(_owned_message(message, label, args))
+        waited = True
+        shown.progress.write_line(
+            f"execution {label} is being run by {describe(owner)}; waiting for it to finish "
+            "(or to take over if it stops)"
+        )
+
+    def owned() -> None:
+        if waited:
+            shown.owned(f"the runner of execution {label} stopped; taking it over")
+        else:
+            shown.owned(f"resuming execution {label} from {args.store}")
+        _show_waiting_callbacks(service, arn, shown.progress)
+
+    return arn, owned
+
+
+def _owned_message(message: str, name: str, args: argparse.Namespace) -> str:
+    """One line: who runs it, and what to do."""
+    first = message.partition(";")[0]
+    return (
+        f"{first}; add --wait to wait for it to finish, or stop it with "
+        f"durable-mp stop {name} --store {args.store}"
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does: the invocation in flight is recorded as
+    interrupted and the run exits (143) instead of dying where it stands."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _quiet_exit() -> None:
@@ -219,16 +356,17 @@ def _show_waiting_callbacks(service: LocalService, arn: str, progress: Progress)
 
 
 def _read_input(args: argparse.Namespace) -> str | None:
+    from durable_mp.lambda_service import MAX_OPERATION_PAYLOAD_BYTES
+
     text: str | None = args.input
     origin = "--input"
+    what = "an execution's input"
     if args.input_file is not None:
         origin = f"--input-file {args.input_file}"
-        try:
-            text = Path(args.input_file).read_text(encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"cannot read {args.input_file}: {error.strerror}") from None
+        text = read_limited(args.input_file, "--input-file", MAX_OPERATION_PAYLOAD_BYTES, what)
     if text is None:
         return None
+    check_size(text, origin, MAX_OPERATION_PAYLOAD_BYTES, what)
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
@@ -240,6 +378,7 @@ def _read_input(args: argparse.Namespace) -> str | None:
 
 def _open_service(store: str | None) -> LocalService:
     from durable_mp.local import LocalService
+    from durable_mp.local.store import NotAStoreError
 
     if store is None:
         return LocalService()
@@ -252,6 +391,8 @@ def _open_service(store: str | None) -> LocalService:
         raise UsageError(f"--store {store}: directory {path.parent} does not exist")
     try:
         return LocalService(path)
+    except NotAStoreError as error:
+        raise UsageError(f"{error}; it was left as it was (use another --store path)") from None
     except Exception as error:
         raise UsageError(
             f"--store {store} cannot be opened as a durable-mp store: {error}"

@@ -51,19 +51,13 @@ def add_parsers(commands: Any) -> None:
     report.set_defaults(handler=write_report)
 
 
-def _open_view(store: str, *, read_only: bool) -> StoreView:
-    from durable_mp.console.store_view import StoreView, open_service
+def open_view(store: str, *, read_only: bool) -> StoreView:
+    """The console's view of ``store``, opened as ``durable-mp list`` opens it (the same
+    checks and one-line errors), read-only when asked or when it must be."""
+    from durable_mp.cli.inspect_cmd import open_existing_store
+    from durable_mp.console.store_view import StoreView, must_read_only
 
-    if not Path(store).is_file():
-        raise UsageError(
-            f"--store {store}: no such store file (it is created by durable-mp run --store)"
-        )
-    try:
-        return StoreView(open_service(store, read_only=read_only))
-    except Exception as error:
-        raise UsageError(
-            f"--store {store} cannot be opened as a durable-mp store: {error}"
-        ) from None
+    return StoreView(open_existing_store(store, read_only=must_read_only(store, asked=read_only)))
 
 
 def serve_console(args: argparse.Namespace) -> int:
@@ -71,7 +65,7 @@ def serve_console(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number (0-65535)")
-    view = _open_view(args.store, read_only=args.read_only)
+    view = open_view(args.store, read_only=args.read_only)
     try:
         server = ConsoleServer(view, args.host, args.port)
     except OSError as error:
@@ -110,7 +104,7 @@ def write_report(args: argparse.Namespace) -> int:
     from durable_mp.console.page import render_page
     from durable_mp.console.store_view import ConsoleRequestError
 
-    view = _open_view(args.store, read_only=True)
+    view = open_view(args.store, read_only=True)
     try:
         try:
             detail = view.execution(args.name)

@@ -1,10 +1,11 @@
 """What the console reads from a store, and the few changes it may make to one.
 
 Everything goes through :class:`~durable_mp.local.LocalService`, so the console sees the
-store exactly as ``durable-mp list`` / ``history`` do and changes it only the way the
-``callback`` and ``stop`` commands do. A store the console cannot write is opened
-read-only: reads never take SQLite's write lock, so a runner writing the same file from
-another process is never held up, and every action is refused up front.
+store exactly as ``durable-mp list`` / ``history`` do (owners included) and changes it
+only the way the ``callback`` and ``stop`` commands do. A store the console cannot write
+is opened as those commands open it, read-only (see :func:`must_read_only`): reads never
+take SQLite's write lock, so a runner writing the same file from another process is
+never held up, and every action is refused up front.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from durable_mp.lambda_service import ErrorObject, OperationStatus, OperationTyp
 
 if TYPE_CHECKING:
     from durable_mp.local import ExecutionRecord, LocalService
+    from durable_mp.local.store import LeaseRow
 
 _BRIEF_FIELDS = ("CurrentAttempt", "NextAttemptDelaySeconds")
 MAX_ERROR_TEXT = 4096
@@ -35,18 +37,11 @@ class ConsoleRequestError(Exception):
         self.status = status
 
 
-def store_is_writable(path: str | os.PathLike[str]) -> bool:
-    """Whether this process may write the store: the file, and its directory (SQLite
-    creates its ``-wal`` and ``-shm`` files beside it)."""
+def must_read_only(path: str | os.PathLike[str], *, asked: bool = False) -> bool:
+    """Whether the console opens the store read-only: when asked, or when this process
+    may not write it (the file, or its directory, where SQLite keeps ``-wal``/``-shm``)."""
     directory = Path(path).resolve().parent
-    return os.access(path, os.W_OK) and os.access(directory, os.W_OK)
-
-
-def open_service(path: str | os.PathLike[str], *, read_only: bool = False) -> LocalService:
-    """The store at ``path`` (which must exist), read-only when asked or when it must be."""
-    from durable_mp.local import LocalService
-
-    return LocalService(path, read_only=read_only or not store_is_writable(path))
+    return asked or not (os.access(path, os.W_OK) and os.access(directory, os.W_OK))
 
 
 class StoreView:
@@ -76,8 +71,12 @@ class StoreView:
         """Every execution, newest first, with its step progress."""
         now = time.time()
         counts = self.service.step_counts()
+        owners = self.service.execution_owners()
         records = self.service.list_executions()
-        return [_summary(record, counts.get(record.arn, {}), now) for record in reversed(records)]
+        return [
+            _summary(record, counts.get(record.arn, {}), owners.get(record.arn), now)
+            for record in reversed(records)
+        ]
 
     def execution(self, name: str) -> dict[str, Any]:
         """One execution: summary, payloads, timeline, pending callbacks."""
@@ -87,6 +86,7 @@ class StoreView:
         events = self.service.get_history_json(record.arn)
         runs = self.service.body_runs(record.arn)
         counts = self.service.step_counts().get(record.arn, {})
+        owner = self.service.owner_of(record.arn)
         callbacks = [
             {
                 "callbackId": op.callback_details.callback_id,
@@ -100,7 +100,7 @@ class StoreView:
             and op.callback_details is not None
         ]
         return {
-            "summary": _summary(record, counts, now),
+            "summary": _summary(record, counts, owner, now),
             "input": record.input_payload,
             "result": record.result,
             "error": record.error.to_dict() if record.error is not None else None,
@@ -200,7 +200,9 @@ class StoreView:
         self.service.close()
 
 
-def _summary(record: ExecutionRecord, counts: dict[str, int], now: float) -> dict[str, Any]:
+def _summary(
+    record: ExecutionRecord, counts: dict[str, int], owner: LeaseRow | None, now: float
+) -> dict[str, Any]:
     start = record.start_timestamp.timestamp()
     end = record.end_timestamp.timestamp() if record.end_timestamp else None
     return {
@@ -211,7 +213,7 @@ def _summary(record: ExecutionRecord, counts: dict[str, int], now: float) -> dic
         "start": start,
         "end": end,
         "duration": round((end if end is not None else now) - start, 3),
-        "owner": None,  # the runner driving it, once the store records owners
+        "owner": _owner(owner),
         "invocations": record.invocation_count,
         "steps": {
             "done": counts.get("SUCCEEDED", 0),
@@ -220,6 +222,13 @@ def _summary(record: ExecutionRecord, counts: dict[str, int], now: float) -> dic
             "waiting": counts.get("PENDING", 0) + counts.get("READY", 0),
         },
     }
+
+
+def _owner(lease: LeaseRow | None) -> dict[str, Any] | None:
+    """The live runner driving an execution (its lease), or None when nobody does."""
+    if lease is None:
+        return None
+    return {"pid": lease.pid, "host": lease.host, "since": lease.acquired_ts}
 
 
 def _brief(event: dict[str, Any]) -> str:

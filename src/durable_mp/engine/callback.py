@@ -71,7 +71,12 @@ class Callback(Generic[T]):
         Raises CallbackTimeoutError when it timed out (or missed a heartbeat), and
         CallbackExternalError when the external system reported failure.
         """
-        return self._scope.manager.wait_for_completion(self._completion)
+        manager = self._scope.manager
+        try:
+            return manager.wait_for_completion(self._completion)
+        finally:
+            if self._completion.done:  # instrumentation sees the end before the caller
+                manager.observed(self.operation_id)
 
     def done(self) -> bool:
         return self._completion.done

@@ -27,7 +27,6 @@ from durable_mp.workers.jobs import BodyRun, Outcome
 
 if TYPE_CHECKING:
     from durable_mp.engine.step_body import ParentSide, StepJob
-    from durable_mp.types import LoggerInterface
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +40,12 @@ class StepExecutor(Protocol):
     def run(self, job: StepJob, parent: ParentSide) -> Outcome: ...
 
 
-def _run_here(job: StepJob, step_logger: LoggerInterface, executor: StepExecutorName) -> Outcome:
+def _run_here(job: StepJob, parent: ParentSide, executor: StepExecutorName) -> Outcome:
     """Run the body on this thread, measuring its run like a worker does."""
     thread = threading.current_thread().name
     started_at = time.time()
     try:
-        value = run_step_body(job, step_logger)
+        value = run_step_body(job, parent.logger, parent.reports.append)
     except Exception as error:
         run = BodyRun(executor, os.getpid(), thread, started_at, time.time())
         return Outcome(error=error, traceback=traceback.format_exception(error), run=run)
@@ -74,7 +73,7 @@ class InlineExecutor:
                 "StepConfig(timeout/memory_limit_mb) cannot be enforced for executor='inline' "
                 "steps; use executor='process' to enforce them.",
             )
-        return _run_here(job, parent.logger, self.name)
+        return _run_here(job, parent, self.name)
 
 
 class ThreadExecutor:
@@ -99,7 +98,7 @@ class ThreadExecutor:
                 "StepConfig(memory_limit_mb) is enforced only for executor='process' steps.",
             )
         future = self._pool.submit(
-            contextvars.copy_context().run, _run_here, job, parent.logger, self.name
+            contextvars.copy_context().run, _run_here, job, parent, self.name
         )
         try:
             return future.result(timeout=job.timeout)

@@ -15,6 +15,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from durable_mp import foreign_invocation
 from durable_mp.engine.activity import ActiveContext, acting_as
 from durable_mp.engine.batcher import CheckpointBatcher
 from durable_mp.engine.errors import error_object_for
@@ -137,6 +138,9 @@ def _parse_event(
 ) -> tuple[DurableExecutionInvocationInput, DurableServiceClient]:
     if isinstance(event, DurableExecutionInvocationInputWithClient):
         return event, event.service_client
+    adopted = foreign_invocation.adopt(event)  # AWS's testing library hands its own objects
+    if adopted is not None:
+        return adopted, adopted.service_client
     try:
         invocation = DurableExecutionInvocationInput.from_dict(event)
     except (KeyError, TypeError, AttributeError, ValueError) as error:

@@ -1,8 +1,9 @@
 """Chained invoke: run another Lambda function (durable or not) and wait for its result.
 
-START carries the JSON payload and the function name; the service runs the target and
-completes the CHAINED_INVOKE operation. Until then the caller waits like for any service
-operation -- suspending the execution when nothing else runs.
+START carries the JSON payload and the function name (and the trace header an
+instrumentation plugin offers, as the official SDK sends it); the service runs the target
+and completes the CHAINED_INVOKE operation. Until then the caller waits like for any
+service operation -- suspending the execution when nothing else runs.
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ def run_invoke(
         body = serialize(
             config.serdes_payload or DEFAULT_JSON_SERDES, payload, identifier.operation_id, arn
         )
+        # Only a new START carries trace context: a replayed invoke keeps its own.
+        trace_header = scope.hooks.propagation_header(identifier, function_name)
         scope.batcher.checkpoint(
             identifier.update(
                 OperationAction.START,
                 payload=body,
-                chained_invoke_options=ChainedInvokeOptions(function_name, config.tenant_id),
+                chained_invoke_options=ChainedInvokeOptions(
+                    function_name, config.tenant_id, trace_header
+                ),
             )
         )
     op = manager.wait_for_operation(identifier.operation_id, _terminal)

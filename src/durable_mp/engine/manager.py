@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from durable_mp.engine.activity import ActiveContext, current_context
 from durable_mp.exceptions import (
@@ -118,6 +118,17 @@ class OperationObserver(Protocol):
     ) -> None: ...
 
     def observed(self, operation_id: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Mailbox(Generic[T]):
+    """Messages for one reading context (a map's coordinator): posting wakes it."""
+
+    messages: deque[T] = field(default_factory=deque)
+    reader: _Waiter | None = None
+
+
+ROOM: Any = object()  # the message that tells a coordinator a branch went quiet
 
 
 @dataclass
@@ -240,6 +251,12 @@ class ExecutionManager:
         if context in self._active or self._stop_reason is not None:
             return
         self._active.add(context)
+        branch = context.branch
+        while branch is not None:  # the branch (and the branches around it) is busy
+            branch.active += 1
+            if branch.active == 1:
+                branch.batch.busy += 1
+            branch = branch.parent
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "Registered context '%s' as active. Active contexts: %d",
@@ -257,6 +274,17 @@ class ExecutionManager:
                 context.name,
                 len(self._active),
             )
+        branch = context.branch
+        while branch is not None:
+            branch.active -= 1
+            if branch.active == 0:
+                branch.batch.busy -= 1
+                # Its coordinator may start another branch: wake it before the idle check
+                # below, so a batch never suspends with branches it could still start.
+                mailbox = branch.batch.branch_went_quiet()
+                if mailbox is not None:
+                    self._post_locked(cast("Mailbox[Any]", mailbox), ROOM, deferred)
+            branch = branch.parent
         if not self._active:
             self._on_idle_locked(deferred)
 
@@ -371,6 +399,45 @@ class ExecutionManager:
             self._watches[operation_id].append(_Watch(predicate, satisfied))
             self._service_waits += 1
         self._ask_refresh(wake_at)
+
+    # -- mailboxes ----------------------------------------------------------------------
+
+    def post(
+        self, mailbox: Mailbox[T], message: T, *, completing: ActiveContext | None = None
+    ) -> None:
+        """Deliver ``message``; the waiting reader is re-registered, then ``completing``
+        leaves (ordering 3)."""
+        with self._critical() as deferred:
+            self._post_locked(mailbox, message, deferred)
+            if completing is not None:
+                self._deregister_locked(completing, deferred)
+
+    def _post_locked(self, mailbox: Mailbox[Any], message: Any, deferred: Deferred) -> None:
+        mailbox.messages.append(message)
+        waiter, mailbox.reader = mailbox.reader, None
+        if waiter is not None:
+            self._settle_locked(waiter, None, None, deferred)
+
+    def take(self, mailbox: Mailbox[T], *, ready: Callable[[], bool] | None = None) -> T | None:
+        """The next message, waiting (inactive) for one; None at once if ``ready()``.
+
+        ``ready`` is checked under the lock, so a reader that finds nothing to do cannot
+        miss the message that would have given it something.
+        """
+        context = self._require_context()
+        with self._critical() as deferred:
+            self._raise_if_stopped_locked()
+            if mailbox.messages:
+                return mailbox.messages.popleft()
+            if ready is not None and ready():
+                return None
+            waiter = _BlockingWaiter(context)
+            self._waiting.add(waiter)
+            mailbox.reader = waiter
+            self._deregister_locked(context, deferred)  # ordering 2
+        waiter.wait()
+        with self._lock:
+            return mailbox.messages.popleft()
 
     # -- waiting on in-process completions ------------------------------------------------
 

@@ -3,11 +3,12 @@
 This is the parent side of the step-level messages of ``workers/protocol.py``. The
 attempt is pickled on the caller's thread, so an unpicklable closure fails there, naming
 the culprit. While the body runs in its worker, the pool thread hands this module what
-the body sends: its log records go to the parent's step logger, and its waits on durable
-futures are answered without a thread -- the step's context leaves the active set and
-its job lends its CPU slot (the pool may start another worker) until the future
-resolves; the manager re-registers the context before the reply goes out. If the
-invocation stops first, the reply is a ``Suspension`` that unwinds the body.
+the body sends: its log records go to the parent's step logger, its body wrappers'
+reports are kept for their owners, and its waits on durable futures are answered without
+a thread -- the step's context leaves the active set and its job lends its CPU slot (the
+pool may start another worker) until the future resolves; the manager re-registers the
+context before the reply goes out. If the invocation stops first, the reply is a
+``Suspension`` that unwinds the body.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from durable_mp.workers.protocol import (
     DoneQuery,
     LogEntry,
     Suspension,
+    WorkerReport,
 )
 
 if TYPE_CHECKING:
@@ -97,6 +99,8 @@ class _RunningAttempt:
     def on_message(self, body: Any) -> None:
         if type(body) is LogEntry:
             self._parent.logger.log(body.level, body.text, body.fields)
+        elif type(body) is WorkerReport:
+            self._parent.reports.append(body)
 
     def on_request(self, body: Any, reply: Replier) -> None:
         try:

@@ -76,7 +76,7 @@ def run_step(
             f"{identifier.label} was started from a thread that belongs to no durable context"
         )
     manager = ctx.scope.manager
-    step_context = ActiveContext(_context_name(identifier))
+    step_context = caller.spawn(_context_name(identifier))
     manager.hand_off(step_context, caller)
     try:
         with acting_as(step_context):
@@ -107,7 +107,9 @@ def start_step(
     if done:
         manager.complete(completion, value=value)
         return future
-    step_context = ActiveContext(_context_name(identifier))
+    caller = current_context()
+    name = _context_name(identifier)
+    step_context = caller.spawn(name) if caller is not None else ActiveContext(name)
     manager.register(step_context)  # ordering 1: active before the work is submitted
 
     def drive() -> None:
@@ -323,11 +325,13 @@ def execute_body(
     hooks = scope.hooks
     if not hooks.active:
         return _recorded(scope, identifier, attempt, executor.run(job, parent))
-    wrappers = hooks.worker_contexts(identifier, attempt)
-    if wrappers:
-        job = replace(job, body_wrappers=(*job.body_wrappers, *wrappers))
+    contexts = hooks.worker_contexts(identifier, attempt)
+    first = len(job.body_wrappers)
+    if contexts.factories:
+        job = replace(job, body_wrappers=(*job.body_wrappers, *contexts.factories))
     outcome = executor.run(job, parent)
-    hooks.body_ran(identifier, attempt, outcome.run, outcome.error)
+    reports = contexts.owners_of(((r.wrapper, r.payload) for r in parent.reports), first)
+    hooks.body_ran(identifier, attempt, outcome.run, outcome.error, reports)
     return _recorded(scope, identifier, attempt, outcome)
 
 

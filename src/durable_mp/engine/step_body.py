@@ -2,11 +2,11 @@
 
 A :class:`StepJob` is everything the attempt needs where its body runs; in process mode
 it is pickled to a worker whole, so it holds only picklable things. :class:`ParentSide`
-is what stays in the parent: the step logger and what a wait on a ``DurableFuture``
-needs. :func:`run_step_body` builds the ``StepContext``, enters the job's body wrappers,
-calls the body and serializes its result with the step's serdes -- in the worker, in
-process mode, so the parent receives only a string. This module is imported by workers:
-it keeps to light imports.
+is what stays in the parent: the step logger, what a wait on a ``DurableFuture`` needs,
+and the reports of the job's body wrappers. :func:`run_step_body` builds the
+``StepContext``, enters the job's body wrappers, calls the body and serializes its
+result with the step's serdes -- in the worker, in process mode, so the parent receives
+only a string. This module is imported by workers: it keeps to light imports.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 from durable_mp.engine.activity import inside_step_body
 from durable_mp.serdes import SerDes, serialize
 from durable_mp.types import LoggerInterface, StepContext
-from durable_mp.workers.protocol import LogEntry
+from durable_mp.workers.protocol import LogEntry, WorkerReport
 from durable_mp.workers.worker import in_worker, send_to_parent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from contextlib import AbstractContextManager
+
+    ReportSink = Callable[[WorkerReport], None]
 
     from durable_mp.engine.activity import ActiveContext
     from durable_mp.engine.manager import Completion, ExecutionManager
@@ -57,31 +59,68 @@ class StepJob:
 @dataclass(frozen=True, slots=True)
 class ParentSide:
     """What stays in the parent while an attempt runs: the step logger (records a worker
-    forwards land there) and what the body's waits on durable futures need -- the
-    invocation's manager, its futures by handle, and the step's active context."""
+    forwards land there), what the body's waits on durable futures need -- the
+    invocation's manager, its futures by handle, and the step's active context -- and
+    the reports of the job's body wrappers, in arrival order."""
 
     logger: Logger
     manager: ExecutionManager
     completions: Mapping[str, Completion[Any]]
     context: ActiveContext | None
+    reports: list[WorkerReport] = field(default_factory=list)
 
 
-def run_step_body(job: StepJob, logger: LoggerInterface) -> str | None:
-    """Run one attempt of a step body and return its serialized result."""
+def run_step_body(
+    job: StepJob, logger: LoggerInterface, report: ReportSink | None = None
+) -> str | None:
+    """Run one attempt of a step body and return its serialized result.
+
+    A body wrapper that raises fails the attempt. Once the wrappers have exited (the
+    body returned or raised), each one with a ``worker_report()`` method reports to
+    ``report``.
+    """
     with inside_step_body(job.label):
         if not job.body_wrappers:
             result = job.func(StepContext(logger=logger, attempt=job.attempt))
             return serialize(job.serdes, result, job.operation_id, job.durable_execution_arn)
-        with ExitStack() as wrappers:
-            for wrapper in job.body_wrappers:
-                wrappers.enter_context(wrapper())
-            result = job.func(StepContext(logger=logger, attempt=job.attempt))
-            return serialize(job.serdes, result, job.operation_id, job.durable_execution_arn)
+        entered: list[tuple[int, Any]] = []
+        try:
+            with ExitStack() as wrappers:
+                for index, wrapper in enumerate(job.body_wrappers):
+                    manager = wrapper()
+                    wrappers.enter_context(manager)
+                    entered.append((index, manager))
+                result = job.func(StepContext(logger=logger, attempt=job.attempt))
+                return serialize(job.serdes, result, job.operation_id, job.durable_execution_arn)
+        finally:
+            if report is not None:
+                _collect_reports(entered, logger, report)
+
+
+def _collect_reports(
+    entered: list[tuple[int, Any]], logger: LoggerInterface, report: ReportSink
+) -> None:
+    for index, manager in entered:
+        worker_report = getattr(manager, "worker_report", None)
+        if not callable(worker_report):
+            continue
+        try:
+            payload = worker_report()
+            if payload is not None:
+                report(WorkerReport(index, payload))
+        except Exception as error:  # instrumentation data is never worth the attempt
+            logger.warning(
+                "Body wrapper %d could not report (%s: %s); its report is lost",
+                index,
+                type(error).__name__,
+                error,
+            )
 
 
 def run_in_worker(job: StepJob) -> str | None:
-    """What a worker process runs for an attempt: the body, logging to the parent."""
-    return run_step_body(job, ForwardingLogger(job.log_fields))
+    """What a worker process runs for an attempt: the body, logging and reporting to the
+    parent."""
+    return run_step_body(job, ForwardingLogger(job.log_fields), send_to_parent)
 
 
 class ForwardingLogger:

@@ -11,6 +11,7 @@ from durable_mp.local.errors import (
     ExecutionNameConflictError,
     ExecutionNotFoundError,
     ExecutionNotRunningError,
+    ExecutionOwnedError,
     InvalidCallbackRequestError,
 )
 from durable_mp.local.history import history_to_json
@@ -18,6 +19,7 @@ from durable_mp.local.invoke import PendingCall
 from durable_mp.local.records import ExecutionRecord, Invocation
 from durable_mp.local.runner import LocalRunner, ReplayClient
 from durable_mp.local.service import LocalService
+from durable_mp.local.store import NotAStoreError, StoreError, StoreIOError, StoreReadOnlyError
 
 __all__ = [
     "CallbackAlreadyCompletedError",
@@ -26,12 +28,17 @@ __all__ = [
     "ExecutionNameConflictError",
     "ExecutionNotFoundError",
     "ExecutionNotRunningError",
+    "ExecutionOwnedError",
     "ExecutionRecord",
     "InvalidCallbackRequestError",
     "Invocation",
     "LocalRunner",
     "LocalService",
+    "NotAStoreError",
     "PendingCall",
     "ReplayClient",
+    "StoreError",
+    "StoreIOError",
+    "StoreReadOnlyError",
     "history_to_json",
 ]

@@ -7,6 +7,11 @@ loop only dispatches and waits. The loop keeps no state that the store does not 
 each round it asks the service what needs an invocation, which plain calls are owed and
 when the next timer is due, so changes made by another process (a callback completed
 with ``durable-mp callback``, a ``durable-mp stop``) are noticed within one poll.
+
+A drive owns what it drives (:mod:`durable_mp.local.leases`): the root's lease before
+anything else, each child's before invoking it, all given up when it returns. Stopped by
+an exception (Ctrl-C), it abandons its invocations and records the unfinished ones as
+interrupted.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.local.abandon import Abandonment
 from durable_mp.local.errors import ExecutionNotRunningError
+from durable_mp.local.leases import DriveLeases
 from durable_mp.local.records import FAILED, SUCCEEDED
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from durable_mp.local.invoke import PendingCall
+    from durable_mp.local.owners import Owner
     from durable_mp.local.records import ExecutionRecord
     from durable_mp.local.service import LocalService
 
@@ -41,9 +48,11 @@ class Invoker(Protocol):
 
     service: LocalService
     fast_forward: bool
+    lease_seconds: float
+    fast_forward_timeout: bool
 
     def invoke_once(
-        self, arn: str, *, abandonment: Abandonment | None = None
+        self, arn: str, *, abandonment: Abandonment | None = None, owner: Owner | None = None
     ) -> Mapping[str, Any]: ...
 
     def call_plain(self, call: PendingCall, *, abandonment: Abandonment | None = None) -> bool: ...
@@ -52,28 +61,67 @@ class Invoker(Protocol):
 class Drive:
     """One ``drive`` call: what is in flight, and the loop that decides what runs next."""
 
-    def __init__(self, runner: Invoker, root: str) -> None:
+    def __init__(
+        self,
+        runner: Invoker,
+        root: str,
+        *,
+        wait: bool = False,
+        on_owned: Callable[[], object] | None = None,
+    ) -> None:
         self._runner = runner
         self._service = runner.service
         self._root = root
+        self._wait = wait
+        self._on_owned = on_owned
         self._lock = threading.Lock()
         self._inflight: dict[Key, threading.Thread] = {}
         self._changed = threading.Event()
         self._failure: BaseException | None = None
         self._abandonment = Abandonment()
+        self._leases = DriveLeases(self._service, runner.lease_seconds, self._fail)
 
     def run(self, until: Callable[[ExecutionRecord], bool] | None) -> ExecutionRecord:
+        record = self._service.get_execution(self._root)
+        if record.is_terminal:
+            return record
+        ended = self._leases.take_root(self._root, wait=self._wait)
+        if ended is not None:
+            return ended
+        self._leases.start_renewing()
         try:
+            if self._on_owned is not None:
+                self._on_owned()
             return self._loop(until)
-        except BaseException:
-            # Ctrl-C, a crash: what still runs must not write (as if this process died).
-            self._abandonment.abandon()
+        except BaseException as error:
+            # Ctrl-C, a crash: what still runs must not write (as if this process died),
+            # and what it had begun is recorded as interrupted, not failed.
+            self._interrupt(error)
             raise
+        finally:
+            self._leases.stop_renewing()
+            self._leases.release()
+
+    def _fail(self, error: BaseException) -> None:
+        """Stop the loop with ``error`` (from another thread)."""
+        with self._lock:
+            self._failure = self._failure or error
+        self._changed.set()
+
+    def _interrupt(self, error: BaseException) -> None:
+        why = _why(error)
+        for invocation in self._abandonment.abandon():
+            try:
+                self._service.interrupt_invocation(invocation, why)
+            except Exception:  # the store may be what failed; the next runner recovers it
+                logger.debug(
+                    "could not record %s as interrupted", invocation.request_id, exc_info=True
+                )
 
     def _loop(self, until: Callable[[ExecutionRecord], bool] | None) -> ExecutionRecord:
         tree = self._tree()
         for arn in tree:
-            self._service.recover_interrupted_invocation(arn)
+            self._leases.hold(arn)
         for arn in tree:
             self._service.catch_up_listeners(arn)
         while True:
@@ -115,6 +163,8 @@ class Drive:
         """Start what has work and is not running yet; whether anything started."""
         started = False
         for arn in tree:
+            if not self._leases.hold(arn):
+                continue
             if ("invoke", arn) not in self._inflight and self._service.has_work(arn):
                 self._start(("invoke", arn), partial(self._invoke, arn))
                 started = True
@@ -130,7 +180,9 @@ class Drive:
     def _invoke(self, arn: str) -> None:
         # It may end while the invocation is being opened (a timeout, a 5th failure).
         with contextlib.suppress(ExecutionNotRunningError):
-            self._runner.invoke_once(arn, abandonment=self._abandonment)
+            self._runner.invoke_once(
+                arn, abandonment=self._abandonment, owner=self._leases.owner
+            )
 
     def _start(self, key: Key, work: Callable[[], object]) -> None:
         thread = threading.Thread(
@@ -144,8 +196,7 @@ class Drive:
         try:
             work()
         except BaseException as error:  # surfaces from drive(), as if run on its thread
-            with self._lock:
-                self._failure = self._failure or error
+            self._fail(error)
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
@@ -157,9 +208,9 @@ class Drive:
         """Fast-forward: fire the next skippable timer of each idle execution now."""
         fired = False
         for arn in tree:
-            if ("invoke", arn) in self._inflight:
+            if ("invoke", arn) in self._inflight or not self._leases.holds(arn):
                 continue
-            if self._service.skip_ahead(arn):
+            if self._service.skip_ahead(arn, skip_timeout=self._runner.fast_forward_timeout):
                 fired = True
         return fired
 
@@ -210,10 +261,16 @@ class Drive:
 
     def _raise_failure(self) -> None:
         with self._lock:
-            failure, self._failure = self._failure, None
+            failure, self._failure = self._failure or self._abandonment.failure, None
         if failure is not None:
             raise failure
 
 
 def pending_key(call: PendingCall) -> Key:
     return ("call", call.arn, call.operation_id)
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return str(error) or "SIGINT"
+    return f"{type(error).__name__}: {error}"

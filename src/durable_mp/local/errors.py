@@ -8,7 +8,7 @@ same objects directly, so the SDK cannot tell the two apart.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from durable_mp.exceptions import (
     BAD_REQUEST_ERROR,
@@ -24,6 +24,9 @@ CALLBACK_TIMEOUT_EXCEPTION = "CallbackTimeoutException"  # the API's "callback i
 NOT_FOUND_ERROR = 404
 CHECKPOINT_OPERATION = "CheckpointDurableExecution"
 GET_STATE_OPERATION = "GetDurableExecutionState"
+
+if TYPE_CHECKING:
+    from durable_mp.local.store import LeaseRow
 
 ApiError = TypeVar("ApiError", CheckpointError, GetExecutionStateError)
 
@@ -45,6 +48,18 @@ class ExecutionNameConflictError(ValueError):
 
 class ExecutionNotRunningError(RuntimeError):
     """An invocation was requested for an execution that has already ended."""
+
+
+class ExecutionOwnedError(RuntimeError):
+    """Another live runner drives the execution; ``owner`` is its lease.
+
+    Wait for it (``LocalRunner.drive(arn, wait=True)``, ``durable-mp run --wait``), or
+    stop the execution; a runner takes an execution over only once its owner is gone.
+    """
+
+    def __init__(self, message: str, owner: LeaseRow | None) -> None:
+        super().__init__(message)
+        self.owner = owner
 
 
 class CallbackRequestError(Exception):

@@ -1,11 +1,20 @@
 """Invocations: what the service hands a handler, and what it does with the answer.
 
 The rules mirror the service. Every invocation ends with an ``InvocationCompleted``
-event (with ``Error`` when it failed). A failed invocation (the handler raised, the
-runtime died) is retried after a backoff, and after five consecutive failures the
-execution fails with the last error. ``PENDING`` while nothing can ever wake the
-execution is an invalid output: retried up to three consecutive times, then the
-execution fails. A clean invocation resets the count.
+event (with ``Error`` when it failed). A failed invocation (the handler raised) is
+retried after a backoff, and after five consecutive failures the execution fails with
+the last error. ``PENDING`` while nothing can ever wake the execution is an invalid
+output: retried up to three consecutive times, then the execution fails. A clean
+invocation resets the count.
+
+A runtime that stops on its own while running the handler (the handler raised
+``SystemExit``) is a failed invocation, ``Runtime.ExitError``, as on Lambda. An
+interrupted invocation is not a failure of the handler and counts for nothing: its
+runner was stopped (Ctrl-C, SIGTERM: ``Runner.Interrupted``, recorded by the runner
+itself), or its process died (recorded by the runner that takes over, as the service
+records a runtime that died: ``Runtime.ExitError``). A dead process cannot tell whether
+it was killed (SIGKILL, a lost machine) or crashed, and a user must be able to kill a
+run and resume it any number of times, so neither counts. It is invoked again at once.
 """
 
 from __future__ import annotations
@@ -31,12 +40,44 @@ if TYPE_CHECKING:
 MAX_CONSECUTIVE_FAILED_INVOCATIONS = 5
 MAX_CONSECUTIVE_INVALID_PENDING = 3
 
-RUNTIME_EXIT_ERROR = ErrorObject(
-    message="the process running this invocation stopped before it completed (killed or crashed)",
-    type="Runtime.ExitError",
-    data=None,
-    stack_trace=None,
-)
+RUNTIME_EXIT_ERROR = "Runtime.ExitError"
+RUNNER_INTERRUPTED = "Runner.Interrupted"
+
+
+def runtime_exit_error(why: str) -> ErrorObject:
+    """The error of an invocation whose runtime stopped on its own (a failure, as on
+    Lambda): the handler raised ``SystemExit`` or another ``BaseException``."""
+    return ErrorObject(
+        message=f"the runtime stopped while running the handler ({why})",
+        type=RUNTIME_EXIT_ERROR,
+        data=None,
+        stack_trace=None,
+    )
+
+
+def interrupted_error(why: str) -> ErrorObject:
+    """The error an invocation its own runner stopped is closed with."""
+    return ErrorObject(
+        message=f"the runner stopped this invocation ({why}); it runs again when the "
+        "execution resumes (not a failure of the handler)",
+        type=RUNNER_INTERRUPTED,
+        data=None,
+        stack_trace=None,
+    )
+
+
+def lost_error(owner: str | None) -> ErrorObject:
+    """The error an invocation whose runner died is closed with, by the next runner."""
+    return ErrorObject(
+        message=f"the process running this invocation{f' ({owner})' if owner else ''} died "
+        "before it completed (killed, crashed, or its machine was lost); not counted as a "
+        "failed invocation: it runs again",
+        type=RUNTIME_EXIT_ERROR,
+        data=None,
+        stack_trace=None,
+    )
+
+
 _NOTHING_PENDING = "Cannot return PENDING status with no pending operations."
 
 # What can still wake a suspended execution.
@@ -69,11 +110,11 @@ def begin(journal: Journal, page_size: int) -> Invocation:
     return Invocation(row.arn, request_id, now, event)
 
 
-def abandon(journal: Journal, invocation: InvocationRow, retry_delay: float) -> None:
-    """Close an invocation whose process died, and count it as a failed invocation."""
-    _close(journal, invocation, RUNTIME_EXIT_ERROR)
+def interrupt(journal: Journal, invocation: InvocationRow, error: ErrorObject) -> None:
+    """Close an invocation its runner did not finish: no failure, invoked again at once."""
+    _close(journal, invocation, error)
     if journal.row.status == RUNNING:
-        _count_failure(journal, RUNTIME_EXIT_ERROR, MAX_CONSECUTIVE_FAILED_INVOCATIONS, retry_delay)
+        journal.row.retry_at = journal.now.timestamp()
     else:
         record_end(journal)
 

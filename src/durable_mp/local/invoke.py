@@ -52,6 +52,9 @@ CHILD_OUTPUT_TOO_LARGE = (
     f"{MAX_CHAINED_INVOKE_PAYLOAD_BYTES} bytes."
 )
 TIMEOUT_ERROR_TYPE = "ChainedInvoke.Timeout"
+# ChainedInvokeOptions.XAmznTraceId (the API model's bound). Accepted and not propagated:
+# targets run in this process, where the X-Ray header is a process-wide variable.
+MAX_TRACE_HEADER_CHARS = 8192
 
 # ChainedInvokeOptions.FunctionName and TenantId, as the API model constrains them.
 _FUNCTION = re.compile(
@@ -126,6 +129,11 @@ def check_starts(updates: Sequence[OperationUpdate], *, region: str, account_id:
         if options.tenant_id is not None and not _TENANT.fullmatch(options.tenant_id):
             raise invalid_parameter(
                 "TenantId must be 1 to 256 characters matching [a-zA-Z0-9._:/=+-@ ]."
+            )
+        trace_header = options.x_amzn_trace_id
+        if trace_header is not None and len(trace_header) > MAX_TRACE_HEADER_CHARS:
+            raise invalid_parameter(
+                f"XAmznTraceId must be at most {MAX_TRACE_HEADER_CHARS} characters."
             )
         payload = update.payload
         if payload is not None and len(payload.encode("utf-8")) > MAX_CHAINED_INVOKE_PAYLOAD_BYTES:

@@ -29,14 +29,24 @@ if TYPE_CHECKING:
     from durable_mp.local.store import ExecutionRow, Tx
 
 
-def fire_due_timers(journal: Journal, as_of: datetime.datetime) -> bool:
-    """Fire everything due by ``as_of`` in time order; whether anything changed."""
+def fire_due_timers(
+    journal: Journal,
+    as_of: datetime.datetime,
+    *,
+    timeout_as_of: datetime.datetime | None = None,
+) -> bool:
+    """Fire everything due by ``as_of`` in time order; whether anything changed.
+
+    The execution times out once ``timeout_as_of`` (default ``as_of``) reaches its
+    deadline: passing the real time there fast-forwards timers but not the timeout.
+    """
     row, tx = journal.row, journal.tx
     if row.status != RUNNING:
         return False
     changed = False
     deadline = deadline_of(row)
     until = as_of.timestamp()
+    timed_out = deadline <= (until if timeout_as_of is None else timeout_as_of.timestamp())
     due: list[tuple[float, int, Callable[[], None]]] = []
     for stored in tx.due_operations(row.arn, until):
         when = due_at(stored.operation)
@@ -46,11 +56,11 @@ def fire_due_timers(journal: Journal, as_of: datetime.datetime) -> bool:
         if callback.due_ts is not None:
             due.append((callback.due_ts, -1, partial(callbacks.fire, journal, callback)))
     for due_ts, _, fire_one in sorted(due, key=lambda item: item[:2]):
-        if deadline <= due_ts:
+        if timed_out and deadline <= due_ts:
             break
         fire_one()
         changed = True
-    if deadline <= until:
+    if timed_out:
         end_execution(
             journal,
             TIMED_OUT,
@@ -86,19 +96,24 @@ def next_wakeup(tx: Tx, row: ExecutionRow) -> datetime.datetime | None:
     return from_epoch(min(candidates))
 
 
-def next_skippable(tx: Tx, row: ExecutionRow) -> datetime.datetime | None:
+def next_skippable(
+    tx: Tx, row: ExecutionRow, *, skip_timeout: bool = True
+) -> datetime.datetime | None:
     """The moment a fast-forwarding runner may jump to now, or None: wait in real time.
 
     Waits, step retries and invocation retries may be skipped ahead. A callback's timers
     run in real time (an external system is meant to beat them), so nothing is skipped
     past one; nor past the execution timeout while a callback or a chained invoke is
-    open, since its end can still arrive from outside the timers.
+    open, since its end can still arrive from outside the timers. With
+    ``skip_timeout=False`` the execution timeout is never a moment to jump to.
     """
     if row.status != RUNNING:
         return None
     callback_due = tx.earliest_callback_due(row.arn)
     candidates = [ts for ts in (tx.earliest_due(row.arn), row.retry_at) if ts is not None]
-    if not tx.any_operation(row.arn, ("STARTED",), types=("CALLBACK", "CHAINED_INVOKE")):
+    if skip_timeout and not tx.any_operation(
+        row.arn, ("STARTED",), types=("CALLBACK", "CHAINED_INVOKE")
+    ):
         candidates.append(deadline_of(row))
     if not candidates:
         return None

@@ -15,6 +15,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.exceptions import qualified_name
@@ -32,17 +33,19 @@ from durable_mp.lambda_service import (
     OperationUpdate,
     StateOutput,
 )
-from durable_mp.local import plain
+from durable_mp.local import invocations, plain
 from durable_mp.local.abandon import Abandonment, GuardedClient
 from durable_mp.local.drive import Drive
 from durable_mp.local.errors import ExecutionNotRunningError
 from durable_mp.local.executions import DEFAULT_EXECUTION_TIMEOUT_SECONDS
 from durable_mp.local.invoke import not_found
+from durable_mp.local.owners import LEASE_SECONDS, Owner, owned_error
 from durable_mp.local.records import ExecutionRecord, function_arn
 from durable_mp.types import LocalLambdaContext
 
 if TYPE_CHECKING:
     from durable_mp.local.invoke import PendingCall
+    from durable_mp.local.records import Invocation
     from durable_mp.local.service import LocalService
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,9 @@ class LocalRunner:
     a chained invoke of one runs as its own child execution (with
     ``child_execution_timeout_seconds``). ``plain_functions`` are ordinary Lambda
     handlers, ``handler(event, context)``, that chained invokes call once each.
+    ``fast_forward`` fires waits and retry delays at once; with it,
+    ``fast_forward_timeout=False`` keeps the execution timeout in real time (a wait
+    longer than the timeout then completes, as under AWS's testing library).
     """
 
     def __init__(
@@ -69,6 +75,8 @@ class LocalRunner:
         plain_functions: Mapping[str, Callable[[Any, Any], Any]] | None = None,
         fast_forward: bool = False,
         child_execution_timeout_seconds: int = DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+        lease_seconds: float = LEASE_SECONDS,
+        fast_forward_timeout: bool = True,
     ) -> None:
         self.service = service
         self.functions = dict(functions)
@@ -80,6 +88,8 @@ class LocalRunner:
                 "a name is one or the other."
             )
         self.fast_forward = fast_forward
+        self.lease_seconds = lease_seconds
+        self.fast_forward_timeout = fast_forward_timeout
         self.last_replay: ReplayClient | None = None
         for name in self.functions:
             service.register_function(
@@ -119,9 +129,24 @@ class LocalRunner:
         ).arn
 
     def drive(
-        self, arn: str, *, until: Callable[[ExecutionRecord], bool] | None = None
+        self,
+        arn: str,
+        *,
+        until: Callable[[ExecutionRecord], bool] | None = None,
+        wait: bool = False,
+        on_owned: Callable[[], object] | None = None,
     ) -> ExecutionRecord:
         """Invoke while there is work, wait for the next timer otherwise, until the end.
+
+        One runner drives an execution at a time: this one holds the execution's lease
+        while it drives (renewed every second) and gives it up when it returns. If
+        another live runner holds it, this raises :class:`ExecutionOwnedError`; with
+        ``wait`` it waits instead, returns the record once the execution has ended, or
+        takes over if that runner dies; ``on_owned`` is called once this drive holds the
+        lease, before it invokes anything. Taking over from a runner that died records
+        its unfinished invocation as interrupted, not failed. If this drive is
+        interrupted (Ctrl-C) its own unfinished invocations are recorded so, and it
+        re-raises.
 
         The child executions of chained invokes run alongside, each invocation on its
         own thread. While nothing is due the store is polled, so a callback completed or
@@ -129,20 +154,36 @@ class LocalRunner:
         ``until`` stops early once it returns True for the current record (after the
         invocations in flight have finished).
         """
-        return Drive(self, arn).run(until)
+        return Drive(self, arn, wait=wait, on_owned=on_owned).run(until)
 
-    def invoke_once(self, arn: str, *, abandonment: Abandonment | None = None) -> Mapping[str, Any]:
+    def invoke_once(
+        self, arn: str, *, abandonment: Abandonment | None = None, owner: Owner | None = None
+    ) -> Mapping[str, Any]:
         """One invocation; returns the handler's output.
 
         If the handler raises, the invocation failed (the service retries it) and the
         result is Lambda's error payload: ``errorMessage``, ``errorType``, ``stackTrace``.
-        Once ``abandonment`` is set the invocation writes nothing more and stays open, as
-        if its process had died.
+        ``owner`` holds the execution's lease (a drive's); without one, the invocation
+        takes the lease for its duration, and raises :class:`ExecutionOwnedError` if
+        another live runner holds it. Once ``abandonment`` is set the invocation writes
+        nothing more; whoever abandoned it records it as interrupted.
         """
+        if owner is None:
+            owner = Owner.of_this_process()
+            holder = self.service.acquire_lease(arn, owner, lease_seconds=self.lease_seconds)
+            if holder is not None:
+                raise owned_error(self.service.get_execution(arn).name, holder)
+            try:
+                return self.invoke_once(arn, abandonment=abandonment, owner=owner)
+            finally:
+                self.service.release_leases(owner, [arn])
         record = self.service.get_execution(arn)
         handler = self._handler(record.function_name)
-        invocation = self.service.begin_invocation(arn)
+        invocation = self.service.begin_invocation(arn, owner=owner)
         abandonment = abandonment or Abandonment()
+        if not abandonment.begun(invocation):  # the drive was stopped meanwhile
+            self.service.interrupt_invocation(invocation, "its runner was stopping")
+            return {"Status": None}
         event = DurableExecutionInvocationInputWithClient(
             durable_execution_arn=invocation.event.durable_execution_arn,
             checkpoint_token=invocation.event.checkpoint_token,
@@ -154,22 +195,41 @@ class LocalRunner:
             output = handler(event, self._context(record, invocation.request_id))
         except Exception as error:
             failure = _error_object(error)
-            if abandonment.abandoned:
+            if not abandonment.complete(
+                invocation, partial(self.service.complete_invocation, invocation, error=failure)
+            ):
                 return {"errorMessage": failure.message, "errorType": failure.type}
-            self.service.complete_invocation(invocation, error=failure)
             return {
                 "errorMessage": failure.message,
                 "errorType": failure.type,
                 "stackTrace": failure.stack_trace or [],
             }
-        if abandonment.abandoned:
-            return {"Status": None}
+        except BaseException as error:  # never caught by a handler: the runtime stops
+            self._stopped(invocation, error, abandonment)
+            raise
         if not isinstance(output, Mapping):
             logger.error("Handler of %s returned %r, not an output dict", arn, type(output))
-            self.service.complete_invocation(invocation, output={"Status": None})
+            output = {"Status": None}
+        if not abandonment.complete(
+            invocation, partial(self.service.complete_invocation, invocation, output=output)
+        ):
             return {"Status": None}
-        self.service.complete_invocation(invocation, output=output)
         return output
+
+    def _stopped(
+        self, invocation: Invocation, error: BaseException, abandonment: Abandonment
+    ) -> None:
+        """Record an invocation the runtime stopped in: interrupted (Ctrl-C, not a
+        failure) or, when the handler itself stopped it (``SystemExit``), failed with
+        ``Runtime.ExitError`` as on Lambda."""
+        why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        record: Callable[[], object]
+        if isinstance(error, KeyboardInterrupt):
+            record = partial(self.service.interrupt_invocation, invocation, str(error) or "SIGINT")
+        else:
+            failure = invocations.runtime_exit_error(why)
+            record = partial(self.service.complete_invocation, invocation, error=failure)
+        abandonment.complete(invocation, record)
 
     def call_plain(self, call: PendingCall, *, abandonment: Abandonment | None = None) -> bool:
         """Make a plain target's call and record its outcome; whether it was recorded.

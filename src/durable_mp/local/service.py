@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,6 +39,7 @@ from durable_mp.local import (
     invocations,
     invoke,
     lifecycle,
+    owners,
 )
 from durable_mp.local.clock import Clock, RealClock, from_epoch
 from durable_mp.local.errors import (
@@ -50,13 +51,17 @@ from durable_mp.local.errors import (
 from durable_mp.local.invoke import FunctionSpec, PendingCall
 from durable_mp.local.journal import Journal
 from durable_mp.local.listeners import HistoryListener, Listeners
-from durable_mp.local.memory import MemoryStore
+from durable_mp.local.memory_store import MemoryStore
+from durable_mp.local.owners import LEASE_SECONDS, Owner
 from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
+from durable_mp.local.sqlite_store import SqliteStore
 from durable_mp.local.store import (
     BodyRunRow,
     CallbackRow,
     CheckpointReply,
+    DuplicateKeyError,
     ExecutionRow,
+    LeaseRow,
     Store,
     Tx,
 )
@@ -65,7 +70,7 @@ from durable_mp.local.validation import MAX_WAIT_SECONDS
 if TYPE_CHECKING:
     import datetime
     import os
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +97,10 @@ class LocalService:
     """The embedded durable execution service.
 
     ``path`` is the SQLite file (created 0600), or None for an in-memory store;
-    ``read_only`` opens an existing file for reading only (every change then fails).
+    ``read_only`` opens an existing file for reading only (it never writes to it, and
+    its changes raise :class:`~durable_mp.local.store.StoreReadOnlyError`). A file that
+    is not a durable-mp store raises :class:`~durable_mp.local.store.NotAStoreError`
+    and is left untouched.
     ``page_size`` bounds every page of operations it returns (the invocation's first
     page, a checkpoint's ``NewExecutionState``, ``GetDurableExecutionState``).
     ``invocation_retry_delay`` is the backoff before a failed invocation is retried.
@@ -115,11 +123,11 @@ class LocalService:
             raise ValueError("read_only needs the path of an existing store")
         # No file: nothing to keep across a crash and nobody else can open the store, so
         # it is kept as Python objects (same tables, same answers, still transactional).
-        self._store: Store | MemoryStore = (
-            MemoryStore() if path is None else Store(path, read_only=read_only)
+        self._store: Store = (
+            MemoryStore() if path is None else SqliteStore(path, read_only=read_only)
         )
         self.read_only = read_only
-        self._unsaved_runs: list[BodyRunRow] = []
+        self._unsaved_runs: list[BodyRunRow] = []  # saved by the next change (see below)
         self._unsaved_runs_lock = threading.Lock()
         self._page_size = page_size
         self.region = region
@@ -215,7 +223,7 @@ class LocalService:
                     now=now,
                 )
                 journal.save()
-        except sqlite3.IntegrityError as error:  # another process took the name meanwhile
+        except DuplicateKeyError as error:  # another process took the name meanwhile
             raise executions.name_conflict(name or "") from error
         self._notify(journal)
         return _record(journal.row)
@@ -280,15 +288,19 @@ class LocalService:
             self._row(tx.load_execution(arn), arn)
             return tx.events(arn)
 
-    def begin_invocation(self, arn: str) -> Invocation:
+    def begin_invocation(self, arn: str, *, owner: Owner | None = None) -> Invocation:
         """Open the next invocation of a RUNNING execution.
 
-        An invocation that was begun but never completed (its process was killed) is
-        closed first, as a failed invocation with ``Runtime.ExitError``.
+        ``owner`` is the runner's identity when it holds the execution's lease (see
+        :meth:`acquire_lease`); while another live runner holds it, this raises
+        :class:`ExecutionOwnedError` and touches nothing. An invocation that was begun but
+        never completed (its runner is gone) is closed first as interrupted
+        (``Runtime.ExitError``, not counted as a failed invocation).
         """
         invocation: Invocation | None = None
         with self._change(arn) as journal:
-            self._abandon_open(journal)
+            owners.check(journal.tx, arn, owner, journal.row.name)
+            owners.recover(journal)
             lifecycle.fire_due_timers(journal, journal.now)
             if journal.row.status == RUNNING:
                 invocation = invocations.begin(journal, self._page_size)
@@ -323,27 +335,64 @@ class LocalService:
             record = _record(journal.row)
         return record
 
-    def recover_interrupted_invocation(self, arn: str) -> bool:
-        """Close an invocation whose process died; whether there was one.
+    def recover_interrupted_invocation(self, arn: str, *, owner: Owner | None = None) -> bool:
+        """Close an invocation whose runner is gone, as interrupted; whether there was one.
 
-        It counts as a failed invocation, but the retry is due at once: whoever calls
-        this is taking the execution over after a crash (the runner's ``drive`` does).
-        Never call it while another process is still running that invocation.
+        Not a failed invocation: the execution is invoked again at once. Raises
+        :class:`ExecutionOwnedError` while another live runner holds the execution's lease.
         """
         with self._change(arn) as journal:
-            return self._abandon_open(journal)
+            owners.check(journal.tx, arn, owner, journal.row.name)
+            return owners.recover(journal)
 
-    def _abandon_open(self, journal: Journal) -> bool:
-        interrupted = journal.tx.open_invocation(journal.arn)
-        if interrupted is None:
-            return False
-        logger.warning(
-            "Invocation %s of %s never completed; recording it as failed (Runtime.ExitError).",
-            interrupted.request_id,
-            journal.arn,
-        )
-        invocations.abandon(journal, interrupted, retry_delay=0.0)
-        return True
+    def interrupt_invocation(self, invocation: Invocation, why: str) -> bool:
+        """Close an invocation its own runner stops (Ctrl-C, SIGTERM); whether it was open.
+
+        Recorded as ``Runner.Interrupted`` (``why`` says how), which is not a failed
+        invocation: the execution resumes with the next runner.
+        """
+        with self._change(invocation.arn) as journal:
+            current = journal.tx.open_invocation(invocation.arn)
+            if current is None or current.request_id != invocation.request_id:
+                return False
+            invocations.interrupt(journal, current, invocations.interrupted_error(why))
+            return True
+
+    # -- ownership (one runner drives an execution at a time) --------------------------
+
+    def acquire_lease(
+        self, arn: str, owner: Owner, *, lease_seconds: float = LEASE_SECONDS
+    ) -> LeaseRow | None:
+        """Take (or renew) the lease of ``arn`` for ``owner``: None when it holds it now,
+        else the lease of the live runner that does.
+
+        Taking over from a runner that is provably gone (its process died on this
+        machine, or its lease expired) closes that runner's unfinished invocation as
+        interrupted.
+        """
+        with self._change(arn) as journal:
+            return owners.take(journal, owner, lease_seconds)
+
+    def renew_leases(self, owner: Owner, *, lease_seconds: float = LEASE_SECONDS) -> set[str]:
+        """Renew every lease ``owner`` holds; the ARNs it still holds."""
+        with self._store.transaction() as tx:
+            return owners.renew(tx, owner.owner_id, lease_seconds)
+
+    def release_leases(self, owner: Owner, arns: Iterable[str] | None = None) -> None:
+        """Give up ``owner``'s leases (only those of ``arns``, if given)."""
+        with self._store.transaction() as tx:
+            owners.release(tx, owner.owner_id, arns)
+
+    def owner_of(self, arn: str) -> LeaseRow | None:
+        """The lease of the live runner driving ``arn``, if one does."""
+        with self._store.transaction(write=False) as tx:
+            lease = tx.lease(arn)
+        return None if lease is None or owners.is_gone(lease, time.time()) else lease
+
+    def execution_owners(self) -> dict[str, LeaseRow]:
+        """The live owners of executions, by ARN (an execution nobody drives is absent)."""
+        with self._store.transaction(write=False) as tx:
+            return owners.live(tx)
 
     def fire_due_timers(self, arn: str, *, as_of: datetime.datetime | None = None) -> bool:
         """Complete waits and ready step retries due by ``as_of`` (default now).
@@ -381,17 +430,22 @@ class LocalService:
             tx, row.arn, row.begin_version
         )
 
-    def skip_ahead(self, arn: str) -> bool:
+    def skip_ahead(self, arn: str, *, skip_timeout: bool = True) -> bool:
         """Fast-forward one idle execution: fire its next skippable timer now.
 
         One transaction decides and fires, so an execution that meanwhile got work (a
-        chained child that just ended) is never timed out ahead of its invocation.
+        chained child that just ended) is never timed out ahead of its invocation. With
+        ``skip_timeout=False`` the execution timeout keeps real time: waits and retries
+        past it still fire, and the execution times out only when its deadline comes.
         """
         with self._change(arn) as journal:
             if self._has_work(journal.tx, journal.row):
                 return False
-            moment = lifecycle.next_skippable(journal.tx, journal.row)
-            return moment is not None and lifecycle.fire_due_timers(journal, moment)
+            moment = lifecycle.next_skippable(journal.tx, journal.row, skip_timeout=skip_timeout)
+            real = None if skip_timeout else journal.now
+            return moment is not None and lifecycle.fire_due_timers(
+                journal, moment, timeout_as_of=real
+            )
 
     def next_skippable(self, arn: str) -> datetime.datetime | None:
         """The moment a fast-forwarding runner may fire timers as of, or None.
@@ -505,9 +559,10 @@ class LocalService:
     ) -> None:
         """Remember where and when an attempt's body ran (the console draws it).
 
-        It is saved with the next change of any execution -- the attempt's own SUCCEED,
-        RETRY or FAIL follows at once -- so recording costs no transaction of its own; a
-        process that dies before that change loses the run along with the attempt.
+        It is saved in the transaction of the next change -- the attempt's own SUCCEED,
+        RETRY or FAIL checkpoint follows at once -- so recording costs no transaction of
+        its own; a process that dies before that change loses the run along with the
+        attempt's outcome, which runs again.
         """
         row = BodyRunRow(
             durable_execution_arn,
@@ -539,11 +594,19 @@ class LocalService:
         """Changes whenever another process commits to the store (see ``Store``)."""
         return self._store.data_version()
 
-    def _save_body_runs(self, tx: Tx) -> None:
+    def _save_body_runs(self, tx: Tx) -> list[BodyRunRow]:
+        """Write the runs recorded so far into ``tx``; they are the caller's to put back
+        (:meth:`_keep_unsaved`) if the transaction does not commit."""
         with self._unsaved_runs_lock:
             rows, self._unsaved_runs = self._unsaved_runs, []
         if rows:
             tx.put_body_runs(rows)
+        return rows
+
+    def _keep_unsaved(self, rows: list[BodyRunRow]) -> None:
+        if rows:
+            with self._unsaved_runs_lock:
+                self._unsaved_runs[:0] = rows
 
     # -- history listeners --------------------------------------------------------------
 
@@ -585,15 +648,24 @@ class LocalService:
     def _change(
         self, arn: str, missing: Callable[[], Exception] | None = None
     ) -> Iterator[Journal]:
-        """One transaction changing one execution; listeners hear of it after commit."""
-        with self._store.transaction() as tx:
-            self._save_body_runs(tx)
-            row = tx.load_execution(arn)
-            if row is None and missing is not None:
-                raise missing()
-            journal = Journal(tx, self._row(row, arn), self._clock.now())
-            yield journal
-            journal.save()
+        """One transaction changing one execution; listeners hear of it after commit.
+
+        It also saves the body runs recorded since the last change (durable-mp's
+        metadata), so they commit with the attempt's own checkpoint.
+        """
+        runs: list[BodyRunRow] = []
+        try:
+            with self._store.transaction() as tx:
+                runs = self._save_body_runs(tx)
+                row = tx.load_execution(arn)
+                if row is None and missing is not None:
+                    raise missing()
+                journal = Journal(tx, self._row(row, arn), self._clock.now())
+                yield journal
+                journal.save()
+        except BaseException:
+            self._keep_unsaved(runs)  # rolled back: the next change saves them
+            raise
         self._notify(journal)
 
     def _row(self, row: ExecutionRow | None, arn: str) -> ExecutionRow:

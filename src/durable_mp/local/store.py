@@ -1,140 +1,67 @@
-"""SQLite persistence of the local service: executions, operations, history, tokens.
+"""What the local service keeps, and the one interface every store implements.
 
-Durability is the point of this module. The database runs in WAL mode with
-``synchronous=FULL`` and every service call that changes state is one transaction, so a
-process killed at any instant (SIGKILL included) loses no acknowledged checkpoint and
-never leaves half of a batch behind. Store files hold users' payloads, so they are
-created readable by their owner only; SQLite gives the ``-wal`` and ``-shm`` files the
-database file's mode.
+The service reads and writes its rows only through a :class:`Tx`, opened by
+:meth:`Store.transaction`. Two backends implement both protocols, side by side:
 
-One connection serves every thread (the SDK's checkpoint thread, the runner, readers of
-the CLI) behind a re-entrant lock; other processes may open the same file. Nothing is
-cached between transactions, so another process's changes are seen at the next one.
+- :class:`~durable_mp.local.sqlite_store.SqliteStore`: a SQLite file (or ``:memory:``),
+  durable across crashes and shared between processes;
+- :class:`~durable_mp.local.memory_store.MemoryStore`: Python objects, for
+  ``LocalService()`` without a file, where nothing outlives the process.
+
+What both guarantee (``tests/local`` runs every service test on each):
+
+- a transaction is atomic: everything in it commits together, or an exception undoes it
+  all; it is re-entrant on its thread (inner levels join the outer one);
+- a write transaction sees the state it writes over (SQLite: ``BEGIN IMMEDIATE``);
+- a row read is the caller's to change (a fresh object); operations are immutable;
+- orders are part of the answer: operations by position, due timers by (due time,
+  position), callbacks by when they were last put, executions by when they were inserted;
+- inserting an execution, an invocation or a history event whose key exists raises
+  :class:`DuplicateKeyError`; any call after :meth:`Store.close` raises
+  :class:`StoreClosedError`; a transaction the storage fails raises :class:`StoreIOError`
+  (rolled back).
 """
 
 from __future__ import annotations
 
-import json
-import operator
-import os
-import sqlite3
-import threading
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from durable_mp.lambda_service import CheckpointOutput, Operation
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+
+    from durable_mp.lambda_service import CheckpointOutput, Operation
 
 MEMORY = ":memory:"
-_SCHEMA_VERSION = 1
-_BUSY_TIMEOUT_MS = 30_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS executions (
-    arn TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    function_name TEXT NOT NULL,
-    execution_op_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    input_payload TEXT,
-    result TEXT,
-    error TEXT,
-    start_ts REAL NOT NULL,
-    end_ts REAL,
-    timeout_s INTEGER NOT NULL,
-    invocation_count INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    op_count INTEGER NOT NULL,
-    event_count INTEGER NOT NULL,
-    token_seq INTEGER NOT NULL,
-    seen_version INTEGER NOT NULL,
-    begin_version INTEGER NOT NULL,
-    failed_attempts INTEGER NOT NULL,
-    retry_at REAL,
-    closing INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS operations (
-    arn TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    op_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    due_ts REAL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (arn, op_id)
-);
-CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position);
-CREATE INDEX IF NOT EXISTS operations_by_due ON operations (arn, due_ts);
-CREATE INDEX IF NOT EXISTS operations_by_version ON operations (arn, version);
-CREATE TABLE IF NOT EXISTS events (
-    arn TEXT NOT NULL,
-    event_id INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (arn, event_id)
-);
-CREATE TABLE IF NOT EXISTS invocations (
-    arn TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    started_ts REAL NOT NULL,
-    ended_ts REAL,
-    error TEXT,
-    PRIMARY KEY (arn, request_id)
-);
-CREATE INDEX IF NOT EXISTS open_invocations ON invocations (arn, ended_ts);
-CREATE TABLE IF NOT EXISTS tokens (
-    arn TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    request_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (arn, seq)
-);
-CREATE TABLE IF NOT EXISTS callbacks (
-    callback_id TEXT PRIMARY KEY,
-    arn TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    timeout_ts REAL,
-    heartbeat_s INTEGER NOT NULL,
-    heartbeat_ts REAL
-);
-CREATE INDEX IF NOT EXISTS callbacks_by_execution ON callbacks (arn);
-CREATE TABLE IF NOT EXISTS chained_invokes (
-    arn TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    function_name TEXT NOT NULL,
-    child_arn TEXT,
-    payload TEXT,
-    tenant_id TEXT,
-    PRIMARY KEY (arn, op_id)
-);
-CREATE INDEX IF NOT EXISTS chained_invokes_by_child ON chained_invokes (child_arn);
-CREATE TABLE IF NOT EXISTS checkpoint_replies (
-    arn TEXT PRIMARY KEY,
-    client_token TEXT NOT NULL,
-    inbound_token TEXT NOT NULL,
-    reply TEXT NOT NULL
-);
-"""
+OperationKey = tuple[str, str]  # (arn, op_id)
 
-# durable-mp's own metadata, kept beside the AWS-format history and never inside it:
-# where and when each attempt of a step-like body ran, as measured where it ran.
-_METADATA_SCHEMA = """
-CREATE TABLE IF NOT EXISTS body_runs (
-    arn TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    executor TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    thread TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL NOT NULL,
-    PRIMARY KEY (arn, op_id, attempt)
-);
-"""
+
+class DuplicateKeyError(Exception):
+    """A row with that key exists already (an execution name taken, an event id reused)."""
+
+
+class StoreClosedError(Exception):
+    """The store was closed; open it again to use it."""
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says why and what to do."""
+
+
+class NotAStoreError(StoreError):
+    """The file is not a durable-mp store (or one of a newer version); nothing was written."""
+
+
+class StoreIOError(StoreError):
+    """Reading or writing the store failed (disk full, an I/O error, locked too long).
+
+    The transaction that failed was rolled back: what was committed before is intact.
+    """
+
+
+class StoreReadOnlyError(StoreError):
+    """A change was asked of a store opened read-only."""
 
 
 @dataclass
@@ -170,14 +97,6 @@ class ExecutionRow:
     failed_attempts: int = 0
     retry_at: float | None = None
     closing: int = 0
-
-
-_EXECUTION_COLUMNS = tuple(f.name for f in fields(ExecutionRow))
-_execution_values = operator.attrgetter(*_EXECUTION_COLUMNS)  # row -> tuple, in column order
-_SAVE_EXECUTION = (
-    f"UPDATE executions SET {', '.join(f'{column} = ?' for column in _EXECUTION_COLUMNS[1:])}"
-    " WHERE arn = ?"
-)
 
 
 @dataclass(frozen=True)
@@ -234,9 +153,34 @@ class InvokeRow:
 
 
 @dataclass(frozen=True)
+class LeaseRow:
+    """Who drives the execution ``arn`` (see :mod:`durable_mp.local.owners`).
+
+    The owner renews ``expires_ts`` while it lives; ``pid``, ``host``, ``boot_id``,
+    ``pid_namespace`` and ``process_start`` let another process on the same machine see
+    at once that the owner has died.
+    """
+
+    arn: str
+    owner_id: str
+    pid: int
+    host: str
+    boot_id: str
+    pid_namespace: str
+    process_start: float
+    acquired_ts: float
+    renewed_ts: float
+    expires_ts: float
+
+
+@dataclass(frozen=True)
 class BodyRunRow:
     """One attempt of a step-like body: where it ran (``executor`` process / thread /
-    inline, the process id, the thread name) and when (epoch seconds, measured there)."""
+    inline, the process id, the thread name) and when (epoch seconds, measured there).
+
+    durable-mp's own metadata, kept beside the AWS-format history and never inside it
+    (the console draws its worker lanes from these rows).
+    """
 
     arn: str
     op_id: str
@@ -246,17 +190,6 @@ class BodyRunRow:
     thread: str
     started_at: float
     ended_at: float
-
-
-_CALLBACK_COLUMNS = ", ".join(f.name for f in fields(CallbackRow))
-_BODY_RUN_COLUMNS = ", ".join(f.name for f in fields(BodyRunRow))
-_PUT_OPERATION = (
-    "INSERT INTO operations (arn, op_id, position, version, op_type, status, due_ts, body)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn, op_id) DO UPDATE SET"
-    " version = excluded.version, status = excluded.status, due_ts = excluded.due_ts,"
-    " body = excluded.body"
-)
-_INVOKE_COLUMNS = ", ".join(f.name for f in fields(InvokeRow))
 
 
 @dataclass(frozen=True)
@@ -279,165 +212,42 @@ def reply_json(output: CheckpointOutput) -> dict[str, Any]:
     }
 
 
-OperationKey = tuple[str, str]  # (arn, op_id)
-
-
-class _DecodedOperations:
-    """Decoded operations of committed states, so a read does not parse JSON again.
-
-    An entry is the operation as it was stored at ``version``; a row read later is
-    served from here when its version matches, whoever wrote it (the version of an
-    execution's operations only grows, so another process's state never reuses one).
-    Only the store's transactions touch it, under the store's lock, and only states
-    that committed enter it.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[OperationKey, tuple[int, Operation]] = {}
-
-    def get(self, key: OperationKey, version: int) -> Operation | None:
-        entry = self._entries.get(key)
-        return entry[1] if entry is not None and entry[0] == version else None
-
-    def update(self, states: dict[OperationKey, StoredOperation]) -> None:
-        for key, stored in states.items():
-            self._entries[key] = (stored.version, stored.operation)
-
-
-class Tx:
-    """Typed reads and writes inside one transaction (see :meth:`Store.transaction`).
-
-    Operations read or written are remembered for the rest of the transaction (it
-    holds the state it read: writes take the write lock up front, reads see one
-    snapshot). Writes of operations and history events are queued and go to SQLite
-    together, before any query that could see them and before the commit, so an
-    operation changed twice in one checkpoint (START, then SUCCEED) is written once.
-    """
-
-    def __init__(self, connection: sqlite3.Connection, decoded: _DecodedOperations) -> None:
-        self._db = connection
-        self._decoded = decoded
-        self._seen: dict[OperationKey, StoredOperation | None] = {}
-        self._states: dict[OperationKey, StoredOperation] = {}  # decoded or written here
-        self._queued_operations: dict[OperationKey, float | None] = {}  # key -> due_ts
-        self._queued_events: list[tuple[str, int, str]] = []
-
-    def flush(self) -> None:
-        """Send the queued writes to SQLite (queries and the commit call this)."""
-        if self._queued_operations:
-            rows = []
-            for key, due_ts in self._queued_operations.items():
-                stored = self._states[key]
-                operation = stored.operation
-                rows.append(
-                    (
-                        key[0],
-                        key[1],
-                        stored.position,
-                        stored.version,
-                        operation.operation_type.value,
-                        operation.status.value,
-                        due_ts,
-                        json.dumps(operation.to_json_dict(), separators=(",", ":")),
-                    )
-                )
-            self._queued_operations.clear()
-            self._db.executemany(_PUT_OPERATION, rows)
-        if self._queued_events:
-            self._db.executemany(
-                "INSERT INTO events (arn, event_id, body) VALUES (?, ?, ?)", self._queued_events
-            )
-            self._queued_events.clear()
-
-    def committed(self) -> None:
-        """The transaction committed: what it decoded and wrote may be reused."""
-        self._decoded.update(self._states)
-
-    def _stored(
-        self, arn: str, op_id: str, body: str, position: int, version: int
-    ) -> StoredOperation:
-        """The operation of a row just read (decoded once per stored state)."""
-        key = (arn, op_id)
-        known = self._states.get(key)
-        if known is not None and known.version == version:
-            return known
-        operation = self._decoded.get(key, version)
-        if operation is None:
-            operation = Operation.from_json_dict(json.loads(body))
-        stored = StoredOperation(operation, position, version)
-        self._seen[key] = self._states[key] = stored
-        return stored
+class Tx(Protocol):
+    """Typed reads and writes inside one transaction of a :class:`Store`."""
 
     # executions -------------------------------------------------------------------
 
     def insert_execution(self, row: ExecutionRow) -> None:
-        placeholders = ", ".join("?" for _ in _EXECUTION_COLUMNS)
-        self._db.execute(
-            f"INSERT INTO executions ({', '.join(_EXECUTION_COLUMNS)}) VALUES ({placeholders})",
-            _execution_values(row),
-        )
+        """Add an execution; :class:`DuplicateKeyError` if its ARN or name exists."""
 
     def save_execution(self, row: ExecutionRow) -> None:
-        self._db.execute(_SAVE_EXECUTION, (*_execution_values(row)[1:], row.arn))
+        """Overwrite the execution ``row.arn`` (nothing happens if there is none)."""
 
-    def load_execution(self, arn: str) -> ExecutionRow | None:
-        return self._one_execution("arn = ?", arn)
+    def load_execution(self, arn: str) -> ExecutionRow | None: ...
 
-    def find_execution_by_name(self, name: str) -> ExecutionRow | None:
-        return self._one_execution("name = ?", name)
+    def find_execution_by_name(self, name: str) -> ExecutionRow | None: ...
 
     def list_executions(self) -> list[ExecutionRow]:
-        cursor = self._db.execute(
-            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM executions ORDER BY rowid"
-        )
-        return [ExecutionRow(*values) for values in cursor.fetchall()]
-
-    def _one_execution(self, where: str, value: str) -> ExecutionRow | None:
-        cursor = self._db.execute(
-            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM executions WHERE {where}", (value,)
-        )
-        values = cursor.fetchone()
-        return None if values is None else ExecutionRow(*values)
+        """Every execution, in the order they were inserted."""
 
     # operations -------------------------------------------------------------------
 
     def put_operation(self, arn: str, stored: StoredOperation, due_ts: float | None) -> None:
-        """Insert or replace one operation; ``due_ts`` is when its timer fires, if any."""
-        key = (arn, stored.operation.operation_id)
-        self._seen[key] = self._states[key] = stored
-        self._queued_operations[key] = due_ts
+        """Insert or replace one operation; ``due_ts`` is when its timer fires, if any.
 
-    def operation(self, arn: str, op_id: str) -> StoredOperation | None:
-        key = (arn, op_id)
-        if key in self._seen:
-            return self._seen[key]
-        values = self._db.execute(
-            "SELECT body, position, version FROM operations WHERE arn = ? AND op_id = ?",
-            (arn, op_id),
-        ).fetchone()
-        stored = None if values is None else self._stored(arn, op_id, *values)
-        self._seen[key] = stored
-        return stored
+        A replaced operation keeps its position and its type.
+        """
+
+    def operation(self, arn: str, op_id: str) -> StoredOperation | None: ...
 
     def operations(self, arn: str) -> list[StoredOperation]:
-        return self.operations_page(arn)
+        """Every operation of the execution, by position."""
 
     def due_operations(self, arn: str, until_ts: float) -> list[StoredOperation]:
-        """Operations whose timer fires at or before ``until_ts``, earliest first."""
-        self.flush()
-        cursor = self._db.execute(
-            "SELECT op_id, body, position, version FROM operations"
-            " WHERE arn = ? AND due_ts IS NOT NULL AND due_ts <= ? ORDER BY due_ts, position",
-            (arn, until_ts),
-        )
-        return [self._stored(arn, *values) for values in cursor.fetchall()]
+        """Operations whose timer fires at or before ``until_ts``, by (due time, position)."""
 
     def earliest_due(self, arn: str) -> float | None:
-        self.flush()
-        (value,) = self._db.execute(
-            "SELECT MIN(due_ts) FROM operations WHERE arn = ? AND due_ts IS NOT NULL", (arn,)
-        ).fetchone()
-        return None if value is None else float(value)
+        """When the first operation timer fires, if one runs."""
 
     def any_operation(
         self,
@@ -448,19 +258,6 @@ class Tx:
         changed_after: int | None = None,
     ) -> bool:
         """Whether some operation has one of ``statuses`` (and type, and newer version)."""
-        self.flush()
-        query = (
-            "SELECT 1 FROM operations WHERE arn = ?"
-            f" AND status IN ({', '.join('?' for _ in statuses)})"
-        )
-        parameters: list[Any] = [arn, *statuses]
-        if types is not None:
-            query += f" AND op_type IN ({', '.join('?' for _ in types)})"
-            parameters.extend(types)
-        if changed_after is not None:
-            query += " AND version > ?"
-            parameters.append(changed_after)
-        return self._db.execute(query + " LIMIT 1", parameters).fetchone() is not None
 
     def operations_page(
         self,
@@ -470,308 +267,106 @@ class Tx:
         versions: tuple[int, int] | None = None,
         limit: int | None = None,
     ) -> list[StoredOperation]:
-        """Operations in creation order; ``versions`` = (exclusive low, inclusive high)."""
-        self.flush()
-        parameters: list[Any] = [arn, after_position]
-        if versions is None:
-            query = (
-                "SELECT op_id, body, position, version FROM operations WHERE arn = ?"
-                " AND position > ? ORDER BY position"
-            )
-        else:
-            # A delta is a few changed operations among possibly many: find them by
-            # version and sort those (``+position`` keeps the planner off the position
-            # index, which would scan every operation of the execution).
-            query = (
-                "SELECT op_id, body, position, version FROM operations WHERE arn = ?"
-                " AND +position > ? AND version > ? AND version <= ? ORDER BY +position"
-            )
-            parameters.extend(versions)
-        if limit is not None:
-            query += " LIMIT ?"
-            parameters.append(limit)
-        rows = self._db.execute(query, parameters).fetchall()
-        return [self._stored(arn, *values) for values in rows]
+        """Operations by position; ``versions`` = (exclusive low, inclusive high)."""
 
     # history ----------------------------------------------------------------------
 
     def append_event(self, arn: str, event_id: int, event: dict[str, Any]) -> None:
-        self._queued_events.append((arn, event_id, json.dumps(event, separators=(",", ":"))))
+        """Append a history event; ids of an execution only grow."""
 
     def events(self, arn: str, *, after: int = 0) -> list[dict[str, Any]]:
-        self.flush()
-        cursor = self._db.execute(
-            "SELECT body FROM events WHERE arn = ? AND event_id > ? ORDER BY event_id",
-            (arn, after),
-        )
-        return [json.loads(body) for (body,) in cursor.fetchall()]
+        """The events with an id above ``after``, in id order."""
 
     def last_event_id(self, arn: str) -> int:
-        self.flush()
-        (value,) = self._db.execute(
-            "SELECT MAX(event_id) FROM events WHERE arn = ?", (arn,)
-        ).fetchone()
-        return int(value or 0)
+        """The highest event id of the execution (0 for none)."""
 
     # callbacks --------------------------------------------------------------------
 
     def put_callback(self, row: CallbackRow) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO callbacks"
-            " (callback_id, arn, op_id, timeout_ts, heartbeat_s, heartbeat_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                row.callback_id,
-                row.arn,
-                row.op_id,
-                row.timeout_ts,
-                row.heartbeat_s,
-                row.heartbeat_ts,
-            ),
-        )
+        """Insert or replace a callback; a replaced one moves to the end of the order."""
 
-    def callback(self, callback_id: str) -> CallbackRow | None:
-        values = self._db.execute(
-            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE callback_id = ?", (callback_id,)
-        ).fetchone()
-        return None if values is None else CallbackRow(*values)
+    def callback(self, callback_id: str) -> CallbackRow | None: ...
 
     def due_callbacks(self, arn: str, until_ts: float) -> list[CallbackRow]:
         """Callbacks of the execution with a timer due at or before ``until_ts``."""
-        cursor = self._db.execute(
-            f"SELECT {_CALLBACK_COLUMNS} FROM callbacks WHERE arn = ?"
-            " AND (timeout_ts <= ? OR heartbeat_ts <= ?)",
-            (arn, until_ts, until_ts),
-        )
-        return [CallbackRow(*values) for values in cursor.fetchall()]
 
     def earliest_callback_due(self, arn: str) -> float | None:
-        (value,) = self._db.execute(
-            "SELECT MIN(MIN(COALESCE(timeout_ts, 1e300), COALESCE(heartbeat_ts, 1e300)))"
-            " FROM callbacks WHERE arn = ?"
-            " AND (timeout_ts IS NOT NULL OR heartbeat_ts IS NOT NULL)",
-            (arn,),
-        ).fetchone()
-        return None if value is None else float(value)
+        """When the execution's first callback timer fires, if one runs."""
 
     # chained invokes --------------------------------------------------------------
 
     def put_invoke(self, row: InvokeRow) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO chained_invokes"
-            " (arn, op_id, function_name, child_arn, payload, tenant_id)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (row.arn, row.op_id, row.function_name, row.child_arn, row.payload, row.tenant_id),
-        )
+        """Insert or replace the target of the chained invoke ``(row.arn, row.op_id)``."""
 
     def invoke_of_child(self, child_arn: str) -> InvokeRow | None:
         """The chained invoke that started the execution ``child_arn``, if one did."""
-        values = self._db.execute(
-            f"SELECT {_INVOKE_COLUMNS} FROM chained_invokes WHERE child_arn = ?", (child_arn,)
-        ).fetchone()
-        return None if values is None else InvokeRow(*values)
 
     def running_invokes(self, arn: str) -> list[InvokeRow]:
-        """The execution's chained invokes still STARTED, in creation order."""
-        self.flush()
-        cursor = self._db.execute(
-            f"SELECT {', '.join(f'c.{c}' for c in _INVOKE_COLUMNS.split(', '))}"
-            " FROM chained_invokes c JOIN operations o ON o.arn = c.arn AND o.op_id = c.op_id"
-            " WHERE c.arn = ? AND o.status = 'STARTED' ORDER BY o.position",
-            (arn,),
-        )
-        return [InvokeRow(*values) for values in cursor.fetchall()]
-
-    # durable-mp metadata ----------------------------------------------------------
-
-    def put_body_runs(self, rows: list[BodyRunRow]) -> None:
-        """Record body runs; a repeated (arn, op_id, attempt) replaces the earlier one."""
-        self._db.executemany(
-            f"INSERT OR REPLACE INTO body_runs ({_BODY_RUN_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [tuple(getattr(row, f.name) for f in fields(BodyRunRow)) for row in rows],
-        )
-
-    def body_runs(self, arn: str) -> list[BodyRunRow]:
-        """The execution's body runs, in the order they started."""
-        try:
-            cursor = self._db.execute(
-                f"SELECT {_BODY_RUN_COLUMNS} FROM body_runs WHERE arn = ? ORDER BY started_at",
-                (arn,),
-            )
-        except sqlite3.OperationalError as error:  # an older store, opened read-only
-            if "no such table" in str(error):
-                return []
-            raise
-        return [BodyRunRow(*values) for values in cursor.fetchall()]
-
-    def operation_counts(self, op_type: str) -> list[tuple[str, str, int]]:
-        """(arn, status, how many) of every execution's operations of ``op_type``."""
-        self.flush()
-        cursor = self._db.execute(
-            "SELECT arn, status, COUNT(*) FROM operations WHERE op_type = ?"
-            " GROUP BY arn, status",
-            (op_type,),
-        )
-        return [(arn, status, int(count)) for arn, status, count in cursor.fetchall()]
+        """The execution's chained invokes whose operation is STARTED, by position."""
 
     # invocations ------------------------------------------------------------------
 
     def insert_invocation(self, row: InvocationRow) -> None:
-        self._db.execute(
-            "INSERT INTO invocations (arn, request_id, started_ts, ended_ts) VALUES (?, ?, ?, ?)",
-            (row.arn, row.request_id, row.started_ts, row.ended_ts),
-        )
+        """Open an invocation; :class:`DuplicateKeyError` if its request id exists."""
 
     def open_invocation(self, arn: str) -> InvocationRow | None:
-        values = self._db.execute(
-            "SELECT arn, request_id, started_ts, ended_ts FROM invocations"
-            " WHERE arn = ? AND ended_ts IS NULL",
-            (arn,),
-        ).fetchone()
-        return None if values is None else InvocationRow(*values)
+        """The execution's invocation that has not ended, if any."""
 
     def close_invocation(
         self, arn: str, request_id: str, ended_ts: float, error: str | None
-    ) -> None:
-        self._db.execute(
-            "UPDATE invocations SET ended_ts = ?, error = ? WHERE arn = ? AND request_id = ?",
-            (ended_ts, error, arn, request_id),
-        )
+    ) -> None: ...
 
     # tokens -----------------------------------------------------------------------
 
     def put_token(self, arn: str, sequence: int, request_id: str, version: int) -> None:
         """Record the newest token; older ones can never be used again, so they go."""
-        self._db.execute("DELETE FROM tokens WHERE arn = ? AND seq < ?", (arn, sequence))
-        self._db.execute(
-            "INSERT OR REPLACE INTO tokens (arn, seq, request_id, version) VALUES (?, ?, ?, ?)",
-            (arn, sequence, request_id, version),
-        )
 
     def token_version(self, arn: str, sequence: int) -> int | None:
         """The operation version at the moment the token ``sequence`` was issued."""
-        values = self._db.execute(
-            "SELECT version FROM tokens WHERE arn = ? AND seq = ?", (arn, sequence)
-        ).fetchone()
-        return None if values is None else int(values[0])
 
     def put_reply(self, arn: str, reply: CheckpointReply) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO checkpoint_replies (arn, client_token, inbound_token, reply)"
-            " VALUES (?, ?, ?, ?)",
-            (arn, reply.client_token, reply.inbound_token, json.dumps(reply_json(reply.output))),
-        )
+        """Keep the execution's last checkpoint response (one per execution)."""
 
     def reply(self, arn: str, client_token: str, inbound_token: str) -> CheckpointOutput | None:
         """The last checkpoint response, if it answered these tokens (else None)."""
-        values = self._db.execute(
-            "SELECT reply FROM checkpoint_replies"
-            " WHERE arn = ? AND client_token = ? AND inbound_token = ?",
-            (arn, client_token, inbound_token),
-        ).fetchone()
-        return None if values is None else CheckpointOutput.from_dict(json.loads(values[0]))
+
+    # body runs (durable-mp's metadata) --------------------------------------------
+
+    def put_body_runs(self, rows: list[BodyRunRow]) -> None:
+        """Record body runs; a repeated (arn, op_id, attempt) replaces the earlier one."""
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        """The execution's body runs, in the order they started."""
+
+    def operation_counts(self, op_type: str) -> list[tuple[str, str, int]]:
+        """(arn, status, how many) of every execution's operations of ``op_type``, by
+        (arn, status)."""
+
+    # leases -----------------------------------------------------------------------
+
+    def lease(self, arn: str) -> LeaseRow | None: ...
+
+    def put_lease(self, row: LeaseRow) -> None:
+        """Insert or replace the lease of ``row.arn``."""
+
+    def leases(self, owner_id: str | None = None) -> list[LeaseRow]:
+        """Every lease (or those of one owner), by ARN."""
+
+    def delete_lease(self, arn: str) -> None: ...
 
 
-class Store:
-    """The SQLite database behind a :class:`~durable_mp.local.service.LocalService`.
+class Store(Protocol):
+    """Where a :class:`~durable_mp.local.service.LocalService` keeps its state."""
 
-    ``read_only`` opens an existing store for reading only (a store its reader cannot
-    write, or one a viewer must not change): no schema is created, every write fails.
-    """
+    @property
+    def path(self) -> str:
+        """The SQLite file, or ``:memory:``."""
 
-    def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False
-    ) -> None:
-        self.path = MEMORY if path is None else os.fspath(path)
-        self.read_only = read_only
-        if self.path != MEMORY and not read_only:
-            _create_private_file(self.path)
-        self._lock = threading.RLock()
-        self._tx: Tx | None = None  # the open transaction (nested levels join it)
-        self._decoded = _DecodedOperations()
-        if read_only:
-            self._db = _open_read_only(self.path)
-            return
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        with self.transaction():
-            for statement in (_SCHEMA + _METADATA_SCHEMA).split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[Tx]:
+        """One atomic unit (see the module docstring); ``write=False`` only reads."""
 
     def data_version(self) -> int:
-        """A number that changes whenever another connection commits (``PRAGMA
-        data_version``): a cheap way for a reader to notice other processes' writes."""
-        with self._lock:
-            (value,) = self._db.execute("PRAGMA data_version").fetchone()
-            return int(value)
+        """A number that changes whenever another process commits to the store (a
+        reader's cheap way to notice other processes' writes; constant in memory)."""
 
-    @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
-        """One atomic unit: everything inside commits together or not at all.
-
-        Re-entrant on the same thread; only the outermost level commits. A write
-        transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``), so the
-        state it reads is the state it writes over, even across processes.
-        """
-        with self._lock:
-            if self._tx is not None:
-                yield self._tx
-                return
-            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            tx = self._tx = Tx(self._db, self._decoded)
-            try:
-                yield tx
-                tx.flush()
-            except BaseException:
-                self._tx = None
-                self._db.execute("ROLLBACK")
-                raise
-            self._tx = None
-            self._db.execute("COMMIT")
-            tx.committed()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-def _open_read_only(path: str) -> sqlite3.Connection:
-    """A connection that never writes. A WAL database is read through its ``-shm`` file,
-    which SQLite must be able to create; where it cannot (a directory the reader may not
-    write), the file is read as it stands (``immutable``): a snapshot."""
-    uri = Path(path).resolve().as_uri()
-    for options in ("mode=ro", "mode=ro&immutable=1"):
-        db = sqlite3.connect(
-            f"{uri}?{options}",
-            uri=True,
-            check_same_thread=False,
-            isolation_level=None,
-            timeout=30.0,
-        )
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        try:
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            db.close()
-            if "immutable" in options:
-                raise
-            continue
-        return db
-    raise AssertionError("unreachable")
-
-
-def _create_private_file(path: str) -> None:
-    """Create the database file with mode 0600 before SQLite opens it.
-
-    SQLite copies the database file's mode onto its ``-wal`` and ``-shm`` files, so the
-    whole store stays private to its owner.
-    """
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(descriptor)
+    def close(self) -> None: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from durable_mp.plugin import (
     DurableInstrumentationPlugin,
@@ -29,6 +29,11 @@ from durable_mp.plugin import (
 )
 from durable_mp.plugins.changes import ChangeThread
 from durable_mp.plugins.official import adapt_foreign_plugin, info_for_factory
+from durable_mp.plugins.worker_contexts import (
+    ContainedReport,
+    ContainedWorkerContext,
+    WorkerContexts,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -72,6 +77,16 @@ def report_failure(owner: object, hook: str, error: BaseException) -> None:
         logger.debug("Plugin %s raised in %s again: %r", name, hook, error)
 
 
+def _implements(plugin: object, hook: str) -> bool:
+    """Whether ``plugin`` (or the official-SDK plugin it adapts) overrides ``hook`` of its
+    SDK's ``DurableInstrumentationPlugin``, whose hooks do nothing."""
+    target = getattr(plugin, "wrapped_plugin", plugin)
+    for owner in type(target).__mro__:
+        if hook in vars(owner):
+            return owner.__name__ != "DurableInstrumentationPlugin"
+    return False
+
+
 def _control_part(error: BaseException) -> BaseException | None:
     """The part of ``error`` that tells the thread to stop, if any (groups are split)."""
     if isinstance(error, BaseExceptionGroup):
@@ -89,6 +104,7 @@ class PluginRunner:
         self._started: list[DurableInstrumentationPlugin] = []
         self._changes: ChangeThread | None = None
         self._changes_lock = threading.Lock()
+        self._wants_changes = False
 
     @property
     def active(self) -> bool:
@@ -96,8 +112,17 @@ class PluginRunner:
 
     # -- invocation ---------------------------------------------------------------------
 
+    @property
+    def wants_changes(self) -> bool:
+        """Whether a started plugin implements ``on_operation_change`` (building its info
+        means copying every operation, on every change)."""
+        return self._wants_changes
+
     def start_invocation(self, info: InvocationStartInfo) -> None:
         self._plugins = [plugin for f in self._factories if (plugin := self._create(f, info))]
+        self._wants_changes = any(
+            _implements(plugin, "on_operation_change") for plugin in self._plugins
+        )
         for plugin in self._plugins:
             self._started.append(plugin)  # counted first: a failed start still gets its end
             self._call(plugin, "on_invocation_start", info)
@@ -170,9 +195,11 @@ class PluginRunner:
                 raise control from None
             report_failure(getattr(plugin, "wrapped_plugin", plugin), hook, error)
 
-    def worker_contexts(self, info: UserFunctionStartInfo) -> tuple[WorkerContextFactory, ...]:
-        """What the plugins want entered around a step body where it runs."""
+    def worker_contexts(self, info: UserFunctionStartInfo) -> WorkerContexts:
+        """What the plugins want entered around a step body where it runs, each one
+        contained (:mod:`durable_mp.plugins.worker_contexts`)."""
         factories: list[WorkerContextFactory] = []
+        owners: list[DurableInstrumentationPlugin] = []
         for plugin in list(self._started):
             try:
                 factory = plugin.provide_worker_context(info)
@@ -183,8 +210,30 @@ class PluginRunner:
                 report_failure(plugin, "provide_worker_context", error)
                 continue
             if factory is not None:
-                factories.append(factory)
-        return tuple(factories)
+                factories.append(ContainedWorkerContext(factory))
+                owners.append(plugin)
+        return WorkerContexts(tuple(factories), tuple(owners))
+
+    def deliver_worker_report(
+        self, owner: object, info: UserFunctionStartInfo, report: object
+    ) -> None:
+        """Hand ``owner`` what its worker context reported; log how it failed there."""
+        if not any(owner is plugin for plugin in self._started):
+            return
+        plugin = cast("DurableInstrumentationPlugin", owner)
+        if not isinstance(report, ContainedReport):
+            return
+        for failure in report.failures:
+            report_failure(plugin, "provide_worker_context", RuntimeError(failure))
+        if report.payload is None:
+            return
+        try:
+            plugin.on_worker_report(info, report.payload)
+        except BaseException as error:
+            control = _control_part(error)
+            if control is not None:
+                raise control from None
+            report_failure(plugin, "on_worker_report", error)
 
     def propagation_metadata(self, info: PropagationInput) -> PropagationMetadata:
         """The first non-blank trace header any plugin offers (in plugin order)."""

@@ -36,8 +36,8 @@ from durable_mp.plugin import (
     UserFunctionEndInfo,
     UserFunctionOutcome,
     UserFunctionStartInfo,
-    WorkerContextFactory,
 )
+from durable_mp.plugins.worker_contexts import NO_WORKER_CONTEXTS, WorkerContexts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -82,6 +82,8 @@ def _utc(moment: Any) -> datetime.datetime | None:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
 
 
 def _infos(operations: Iterable[Operation]) -> dict[str, OperationInfo]:
@@ -211,6 +213,8 @@ class OperationHooks:
             for op in changed:
                 if op.is_terminal and op.operation_id not in self._ended:
                     self._pending_end[op.operation_id] = op
+        if not self._runner.wants_changes:  # the full map costs O(operations) per change
+            return
         self._runner.submit_change(
             OperationChangeInfo(
                 execution_arn=self._arn,
@@ -323,9 +327,7 @@ class OperationHooks:
         finally:
             self._runner.call(UserFunctionEndInfo.from_start_info(start, error, outcome=outcome))
 
-    def worker_contexts(
-        self, identity: OperationIdentity, attempt: int
-    ) -> tuple[WorkerContextFactory, ...]:
+    def worker_contexts(self, identity: OperationIdentity, attempt: int) -> WorkerContexts:
         """Before a step body is dispatched: what plugins enter around it where it runs."""
         return self._runner.worker_contexts(self._user_start(identity, attempt, False, _now()))
 
@@ -335,8 +337,11 @@ class OperationHooks:
         attempt: int,
         run: BodyTiming | None,
         error: BaseException | None,
+        reports: Sequence[tuple[object, Any]] = (),
     ) -> None:
-        """A step body's outcome is back: both user-function hooks, with its measured times."""
+        """A step body's outcome is back: both user-function hooks, with its measured
+        times, and between them the reports of the plugins' worker contexts
+        (``(owner, report)`` pairs, the owner from :meth:`worker_contexts`)."""
         started = _utc(run.started_at) if run is not None else None
         start = self._user_start(
             identity,
@@ -347,6 +352,8 @@ class OperationHooks:
             worker_pid=run.pid if run is not None else None,
         )
         self._runner.call(start)
+        for owner, report in reports:
+            self._runner.deliver_worker_report(owner, start, report)
         failure = ErrorObject.from_exception(error) if error is not None else None
         ended = _utc(run.ended_at) if run is not None else None
         self._runner.call(UserFunctionEndInfo.from_start_info(start, failure, end_time=ended))
@@ -435,10 +442,8 @@ class _NoHooks(OperationHooks):
     ) -> Iterator[None]:
         yield
 
-    def worker_contexts(
-        self, identity: OperationIdentity, attempt: int
-    ) -> tuple[WorkerContextFactory, ...]:
-        return ()
+    def worker_contexts(self, identity: OperationIdentity, attempt: int) -> WorkerContexts:
+        return NO_WORKER_CONTEXTS
 
     def body_ran(
         self,
@@ -446,6 +451,7 @@ class _NoHooks(OperationHooks):
         attempt: int,
         run: BodyTiming | None,
         error: BaseException | None,
+        reports: Sequence[tuple[object, Any]] = (),
     ) -> None:
         return None
 

@@ -7,9 +7,16 @@ import contextlib
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.config import STEP_EXECUTORS
+from durable_mp.sandbox.config import (
+    DEFAULT_MEMORY_MB,
+    INIT_TIMEOUT,
+    MAX_MEMORY_MB,
+    MIN_MEMORY_MB,
+)
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -20,22 +27,28 @@ EXIT_USAGE = 2
 DEFAULT_PORT = 8123
 DEFAULT_SANDBOXES = 4
 DEFAULT_TIMEOUT = 900.0
+READ_TIMEOUT = 30.0
 
 DESCRIPTION = """\
 Serve durable handlers behind a Lambda Invoke endpoint,
 POST /2015-03-31/functions/NAME/invocations, so the durable execution service's local
 runner (dex-local-runner start-server --lambda-endpoint http://HOST:PORT) or any Lambda
-client can invoke them. Each sandbox is a warm runtime process serving one invocation at
-a time, with its own step worker pool; a runtime that dies fails its invocation with
-Runtime.ExitError, as on Lambda, and the next invocation gets a fresh one."""
+client can invoke them. Each function runs in sandboxes as Lambda runs it: AWS's runtime
+interface client (awslambdaric) in a process talking to a Lambda Runtime API, frozen
+between invocations, with the CPU share and memory limit of --memory-size, killed whole
+on timeout (Sandbox.Timedout) or out of memory (Runtime.OutOfMemory), a read-only code
+directory and /dev/shm, a private /tmp, a non-root user; each where this machine allows
+it (a one-line notice says what it does not)."""
 
 EPILOG = """\
 TARGET is path/to/file.py:function or package.module:function; the function is served
 under its own name, or under NAME when given as NAME=TARGET. A TARGET is made durable
 (wrapped with @durable_execution unless it already is); a --plain TARGET is called as is.
+With --bundle DIR, TARGETs are Lambda handler strings (module.function) inside DIR, an
+unzipped bundle from durable-mp package, run with nothing else on the path.
 
 Handlers checkpoint through boto3, so point them at the durable execution API in
-serve's environment; runtimes inherit it. For dex-local-runner on port 5000:
+serve's environment; sandboxes inherit it. For dex-local-runner on port 5000:
   AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=x \\
   AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-west-2 durable-mp serve app.py:handler"""
 
@@ -55,52 +68,66 @@ def add_serve_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="serve TARGET as it is, a Lambda handler(event, context) "
                              "that is not made durable: a chained-invoke target, or a "
                              "handler another SDK made durable (repeatable)")
+    parser.add_argument("--bundle", type=Path, default=None, metavar="DIR",
+                        help="serve handler strings (module.function) of the Lambda bundle "
+                             "unzipped in DIR, with nothing else on the path")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
                         help="port to listen on; 0 picks a free one (%(default)s)")
     parser.add_argument("--sandboxes", type=_positive_int, default=DEFAULT_SANDBOXES,
-                        help="concurrent invocations, one runtime process each (%(default)s)")
+                        help="sandboxes alive at once, all functions together; each serves "
+                             "one invocation at a time (%(default)s)")
+    parser.add_argument("--memory-size", type=_memory_size, default=DEFAULT_MEMORY_MB,
+                        metavar="MB",
+                        help="each sandbox's memory limit; its CPU share is MB/1769 vCPUs, "
+                             "at most 6 (%(default)s)")
+    parser.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
+                        help="seconds an invocation may run before its sandbox is killed "
+                             "(%(default)g)")
+    parser.add_argument("--init-timeout", type=_positive_float, default=INIT_TIMEOUT,
+                        help="seconds INIT (importing the handler) may take before it is "
+                             "retried within the invocation's timeout (%(default)g)")
+    parser.add_argument("--no-freeze", dest="freeze", action="store_false",
+                        help="leave sandboxes running between invocations")
+    parser.add_argument("--read-timeout", type=_positive_float, default=READ_TIMEOUT,
+                        help="seconds a client may take to send a request (%(default)g)")
     parser.add_argument("--executor", choices=STEP_EXECUTORS, default=None,
                         help="where step bodies run, overriding the handlers' choice "
                              "(default: process)")
     parser.add_argument("--workers", type=_positive_int, default=None,
-                        help="worker processes per sandbox (default: the usable CPUs)")
-    parser.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
-                        help="seconds an invocation may run before its runtime is killed "
-                             "(%(default)g)")
+                        help="worker processes per sandbox (default: the sandbox's vCPUs)")
     parser.set_defaults(handler=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 2 if the arguments or targets are wrong."""
+    from durable_mp.sandbox import InitFailed
+    from durable_mp.sandbox.layer import RuntimeClientMissing, ensure_client
     from durable_mp.serve.endpoint import InvokeServer
-    from durable_mp.serve.functions import parse_entry
-    from durable_mp.serve.sandbox import SandboxFailed
+    from durable_mp.serve.plan import PlanError, plan_functions
     from durable_mp.serve.sandboxes import SandboxPool
 
     if not args.targets and not args.plain:
         return _usage("nothing to serve; give a TARGET or --plain TARGET")
     try:
-        entries = [parse_entry(text).as_argument() for text in args.targets]
-        plain = [parse_entry(text).as_argument() for text in args.plain]
-    except ValueError as error:
+        ensure_client()
+        functions = plan_functions(args)
+    except (PlanError, RuntimeClientMissing) as error:
         return _usage(str(error))
-    pool = SandboxPool(entries, args.sandboxes, executor=args.executor, workers=args.workers,
-                       timeout=args.timeout, plain=plain)
+    pool = SandboxPool(functions, args.sandboxes)
     try:
-        server = InvokeServer(args.host, args.port, pool)
+        server = InvokeServer(args.host, args.port, pool, read_timeout=args.read_timeout)
     except OSError as error:
         return _usage(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
                       "choose another --host or --port")
     try:
         with server, _stop_signals() as stop:
             try:
-                functions = pool.start_first()
-            except SandboxFailed as error:
-                return _usage(str(error))
-            server.functions = frozenset(functions)
+                pool.start_first(next(iter(functions)))
+            except InitFailed as error:
+                return _usage(f"{next(iter(functions))} does not start: {error}")
             if not stop.is_set():
-                _serve_until(stop, server, functions)
+                _serve_until(stop, server, list(functions))
         return 0
     finally:
         pool.close()
@@ -171,4 +198,16 @@ def _port(text: str) -> int:
         value = -1
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return value
+
+
+def _memory_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
+        raise argparse.ArgumentTypeError(
+            f"expected megabytes from {MIN_MEMORY_MB} to {MAX_MEMORY_MB}, got {text!r}"
+        )
     return value

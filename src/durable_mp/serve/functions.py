@@ -14,6 +14,13 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
+# How serve tells ``durable_mp.serve.entry`` (the handler awslambdaric runs) what to load.
+ENTRY_HANDLER = "durable_mp.serve.entry.handler"
+TARGET_ENV = "DURABLE_MP_SERVE_TARGET"
+PLAIN_ENV = "DURABLE_MP_SERVE_PLAIN"
+EXECUTOR_ENV = "DURABLE_MP_SERVE_EXECUTOR"
+WORKERS_ENV = "DURABLE_MP_SERVE_WORKERS"
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -1,22 +1,23 @@
-"""Up to N sandboxes, started on demand, each serving one invocation at a time.
+"""Sandboxes for every served function: at most N alive, started on demand, reused warm.
 
-A request waits for a free sandbox, as a Lambda function at its concurrency limit would
-queue. The most recently used sandbox is reused first (it is the warmest). A sandbox
-whose runtime died is dropped; the next request that needs one starts a fresh runtime.
+Each function has its own sandboxes, as on Lambda. A request takes an idle sandbox of its
+function (the most recently used: the warmest) or starts one; at the limit it evicts the
+least recently used idle sandbox of another function, or waits for one to come free, as a
+function at its concurrency limit would queue. A sandbox that died (timeout, out of
+memory, runtime exit) is dropped; the next request starts a fresh one.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from durable_mp.serve.sandbox import Sandbox, SandboxFailed
+from durable_mp.sandbox import InitFailed, InvokeResult, Sandbox
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from durable_mp.serve.lambda_errors import Reply
+    from durable_mp.sandbox import FunctionConfig
 
 
 class PoolClosed(Exception):
@@ -24,94 +25,113 @@ class PoolClosed(Exception):
 
 
 class SandboxPool:
-    def __init__(
-        self,
-        entries: Sequence[str],
-        size: int,
-        *,
-        executor: str | None = None,
-        workers: int | None = None,
-        timeout: float = 900.0,
-        plain: Sequence[str] = (),
-    ) -> None:
-        self._entries = list(entries)
-        self._plain = list(plain)
+    def __init__(self, functions: dict[str, FunctionConfig], size: int) -> None:
+        self.functions = functions
         self._size = size
-        self._executor = executor
-        self._workers = workers
-        self.timeout = timeout
         self._lock = threading.Condition()
-        self._idle: list[Sandbox] = []
+        self._idle: list[tuple[str, Sandbox]] = []  # least recently used first
         self._live: set[Sandbox] = set()
         self._starting = 0
         self._closed = False
 
-    def start_first(self) -> list[str]:
-        """Start one sandbox now, to check the targets and learn the function names."""
-        sandbox = self._acquire()
-        self._release(sandbox)
-        return sandbox.functions
+    def start_first(self, name: str) -> None:
+        """Start one sandbox of ``name`` now (``InitFailed`` if it does not come up)."""
+        sandbox = self._acquire(name)[0]
+        self._release(name, sandbox)
 
-    def invoke(self, function: str, context: dict[str, Any], payload: bytes) -> Reply:
+    def invoke(
+        self, name: str, payload: bytes, request_id: str, *, function_arn: str,
+        trace_id: str | None = None, client_context: str | None = None,
+    ) -> InvokeResult:
+        config = self.functions[name]
+        started = time.monotonic()
         try:
-            sandbox = self._acquire()
-        except SandboxFailed as error:
-            return error.reply(str(context["aws_request_id"]))
+            sandbox, spent = self._acquire(name)
+        except InitFailed as failure:
+            return InvokeResult(failure.reply, (time.monotonic() - started) * 1000,
+                                failure.init_duration_ms, None, True)
         try:
-            return sandbox.invoke(function, context, payload, self.timeout)
+            return sandbox.invoke(
+                payload, request_id, function_arn=function_arn, trace_id=trace_id,
+                client_context=client_context, timeout=max(0.001, config.timeout - spent),
+            )
         finally:
-            self._release(sandbox)
+            self._release(name, sandbox)
 
-    def close(self, grace: float = 5.0) -> None:
-        """Stop every runtime (idle or busy); kill those still alive after ``grace``."""
+    def close(self) -> None:
+        """Kill every sandbox, idle or busy."""
         with self._lock:
             self._closed = True
             sandboxes = list(self._live)
             self._idle.clear()
             self._lock.notify_all()
         for sandbox in sandboxes:
-            sandbox.terminate()
-        deadline = time.monotonic() + grace
-        for sandbox in sandboxes:
-            sandbox.wait(deadline)
+            sandbox.kill()
 
-    def _acquire(self) -> Sandbox:
+    def _acquire(self, name: str) -> tuple[Sandbox, float]:
+        """A sandbox of ``name``, warm or fresh, and the seconds of the invocation's timeout
+        already spent: those of an INIT retried after an INIT timeout, as on Lambda (a
+        first INIT does not count against the function's timeout)."""
+        evicted: Sandbox | None = None
         with self._lock:
             while True:
                 if self._closed:
                     raise PoolClosed()
-                while self._idle:
-                    sandbox = self._idle.pop()
-                    if sandbox.alive:
-                        return sandbox
-                    self._live.discard(sandbox)
-                    sandbox.kill()  # already exited; reap it and sweep its group
+                mine = [pair for pair in self._idle if pair[0] == name]
+                if mine:
+                    pair = mine[-1]
+                    self._idle.remove(pair)
+                    if pair[1].alive:
+                        return pair[1], 0.0
+                    self._live.discard(pair[1])
+                    pair[1].kill()
+                    continue
                 if len(self._live) + self._starting < self._size:
-                    self._starting += 1
+                    break
+                if self._idle:
+                    _, evicted = self._idle.pop(0)
+                    self._live.discard(evicted)
                     break
                 self._lock.wait()
+            self._starting += 1
+        if evicted is not None:
+            evicted.kill()
         try:
-            sandbox = Sandbox.start(self._entries, self._executor, self._workers, self._plain)
-        except BaseException:
+            sandbox, spent = self._start(name)
+        finally:
             with self._lock:
                 self._starting -= 1
-                self._lock.notify()
-            raise
+                self._lock.notify_all()
         with self._lock:
-            self._starting -= 1
             if not self._closed:
                 self._live.add(sandbox)
-                return sandbox
+                return sandbox, spent
         sandbox.kill()
         raise PoolClosed()
 
-    def _release(self, sandbox: Sandbox) -> None:
+    def _start(self, name: str) -> tuple[Sandbox, float]:
+        config = self.functions[name]
+        try:
+            return Sandbox.start(config), 0.0
+        except InitFailed as failure:
+            if not failure.timed_out:
+                raise
+            _log(f"INIT_REPORT Init Duration: {failure.init_duration_ms:.2f} ms\t"
+                 f"Phase: init\tStatus: timeout\tFunction: {name}")
+        retried = time.monotonic()  # Lambda's second try, within the invocation's timeout
+        sandbox = Sandbox.start(config, init_timeout=config.timeout)
+        return sandbox, time.monotonic() - retried
+
+    def _release(self, name: str, sandbox: Sandbox) -> None:
         with self._lock:
             if sandbox in self._live and sandbox.alive and not self._closed:
-                self._idle.append(sandbox)
-                self._lock.notify()
+                self._idle.append((name, sandbox))
+                self._lock.notify_all()
                 return
             self._live.discard(sandbox)
-            self._lock.notify()
-        if not self._closed:
-            sandbox.kill()  # a dead runtime: reap it and sweep its process group
+            self._lock.notify_all()
+        sandbox.kill()
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -42,6 +42,14 @@ Who does what:
 - ``protocol.py``: every message on the pipe, in a table; ``errors.py``: the errors the
   pool makes, worded for the reader.
 
+A job's processes end with the job. Each worker is a child subreaper
+(``PR_SET_CHILD_SUBREAPER``), so whatever a job starts -- a plain child, one in a new
+session, an orphan of a double fork -- stays in the worker's process tree; the worker
+kills and reaps that tree when the job ends, before reporting it, and when it stops; the
+pool thread kills the worker's whole tree at a timeout or memory limit, and at shutdown
+for busy workers. Subreapers rather than cgroups: they need no privileges, so they work on
+Lambda too. A worker that crashes mid-job cannot clean up (see ``processes.py``).
+
 Step bodies ride on this: ``engine/process_executor.py`` submits a step's attempt as a
 job and answers its log records and its waits on durable futures, which travel as
 ``Note`` and ``Request`` bodies (see ``protocol.py``).

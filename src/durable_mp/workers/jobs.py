@@ -26,11 +26,15 @@ class BodyRun:
     """Where and when a body ran, measured where it ran (in the worker, in process mode).
 
     ``started_at`` and ``ended_at`` are ``time.time()`` readings taken just before the
-    body was called and just after it returned or raised; ``thread`` is the name of the
-    thread it ran on. An outcome has no run (``None``) when nothing reported one: the
-    body never started (its closure could not be pickled, its call did not load in the
-    worker, the pool shut down first), or its worker was killed or crashed before it
-    could report (timeout, memory limit, crash -- the outcome's error says which).
+    body was called and just after it returned or raised (for a step, the span covers
+    its body wrappers and the serialization of its result, which run there too);
+    ``thread`` is the name of the thread it ran on.
+
+    An outcome has no run (``None``) when nothing reported one: the body never started
+    (its closure could not be pickled, its call did not load in the worker, the pool shut
+    down first), or it never reported back: its worker was killed or crashed first
+    (timeout, memory limit, crash), or, in thread mode, its timeout abandoned it. The
+    outcome's error says which.
     """
 
     executor: str  # "process", "thread" or "inline"

@@ -77,6 +77,9 @@ class PoolState:
         if not self.queue:
             return []
         idle = [w for w in self.workers if w.state is State.IDLE]
+        for worker in [w for w in idle if w.exited()]:
+            worker.state = State.DYING  # died idle (e.g. killed while frozen): its sentinel
+            idle.remove(worker)  # replaces it, and no job is sent to it
         if not idle:
             return []
         unblocked = sum(1 for w in self.workers if w.item is not None and not w.item.blocked)

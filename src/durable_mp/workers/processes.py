@@ -5,16 +5,28 @@ measuring and killing it together with every process it started.
 loky's ``cpu_count`` honours both. On Lambda the cgroup may still show more CPUs than the
 function's memory setting pays for, so the count is also capped by the memory size.
 
-A step may start its own processes; a timeout or a memory limit must take them down too,
-and their memory counts against the step.
+A step's processes belong to it: they end with the step, and their memory counts against
+it. Each worker is a child subreaper (``PR_SET_CHILD_SUBREAPER``, Linux): a process that
+a step started and that was orphaned (a double fork) is re-parented to the worker rather
+than to PID 1, so it stays in the worker's tree whatever session or process group it
+moved to. That tree is what the parent measures for memory limits and kills at a timeout
+or memory limit (:func:`kill_tree`), and what the worker kills itself when a job ends,
+before it reports the outcome, and when it stops (:func:`end_descendants`). Subreapers
+rather than cgroups: they need no privileges and no writable cgroup hierarchy, so they
+work on Lambda too. The parent is not made a subreaper: it would adopt the orphans of
+processes the user's own code starts in the parent. What this cannot cover: a worker that
+crashes mid-job (segfault, ``os._exit``, the kernel's OOM killer) cleans nothing up, and
+what its job started is orphaned to PID 1.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import enum
 import math
 import os
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -87,6 +99,13 @@ class WorkerHandle:
         self.launched_at = time.monotonic()
         self._send_lock = threading.Lock()
 
+    def exited(self) -> bool:
+        """Whether the process has ended (not reaped: the sentinel's handler does that)."""
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return False
+
     @classmethod
     def launch(cls, name: str, main: Callable[[Connection, int], None]) -> WorkerHandle:
         """Start a process running ``main(conn, parent_pid)``. Call only from the pool's
@@ -153,12 +172,13 @@ class WorkerHandle:
 # -- process trees ------------------------------------------------------------------------
 
 
-def _tree(pid: int) -> list[psutil.Process]:
+def _tree(pid: int, *, with_root: bool = True) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
+        descendants: list[psutil.Process] = root.children(recursive=True)
     except psutil.Error:
         return []
+    return [root, *descendants] if with_root else descendants
 
 
 def tree_rss(pid: int) -> int:
@@ -170,8 +190,8 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and all its descendants.
+def kill_tree(pid: int, *, with_root: bool = True) -> None:
+    """SIGKILL ``pid`` (unless ``with_root`` is false) and all its descendants.
 
     Everything is stopped (SIGSTOP) before anything is killed, so no process can fork a
     new child between the listing and the killing, and children are listed while their
@@ -179,7 +199,7 @@ def kill_tree(pid: int) -> None:
     """
     stopped: dict[int, psutil.Process] = {}
     for _ in range(3):
-        new = [proc for proc in _tree(pid) if proc.pid not in stopped]
+        new = [proc for proc in _tree(pid, with_root=with_root) if proc.pid not in stopped]
         if not new:
             break
         for proc in new:
@@ -189,3 +209,69 @@ def kill_tree(pid: int) -> None:
     for proc in stopped.values():
         with contextlib.suppress(psutil.Error):
             proc.kill()
+
+
+# -- inside a worker: its own descendants ----------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_END_DESCENDANTS_SECONDS = 5.0
+
+
+def prctl(option: int, value: int) -> bool:
+    """``prctl(option, value)`` on Linux; False where it is not available or fails."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except Exception:
+        return False
+
+
+def die_with_parent_thread(signal_number: int) -> bool:
+    """Have the kernel send ``signal_number`` when the thread that forked us ends."""
+    return prctl(_PR_SET_PDEATHSIG, signal_number)
+
+
+def adopt_orphans() -> bool:
+    """Become a child subreaper: orphaned descendants are re-parented to this process."""
+    return prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def has_children() -> bool:
+    """True while this process has a child, running or exited (one system call)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def end_descendants() -> None:
+    """Kill and reap every descendant of this process, orphans it adopted included.
+
+    Costs one system call when there are none. Killed processes' own orphans are adopted
+    in turn (subreaper), so the round repeats until no child is left, for at most a few
+    seconds (a process stuck in the kernel may not die at once).
+    """
+    if not has_children():
+        return
+    me = os.getpid()
+    deadline = time.monotonic() + _END_DESCENDANTS_SECONDS
+    while True:
+        kill_tree(me, with_root=False)
+        _reap_exited_children()
+        if not has_children() or time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
+
+
+def _reap_exited_children() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return

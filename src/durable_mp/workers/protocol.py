@@ -40,6 +40,10 @@ Step level (an attempt of a step body in process mode; the parent side is
                           body raised                                 step's retry strategy
   LogEntry      Note      level, text, fields  the step logger in     ProcessExecutor: the
                                                the worker             parent's step logger
+  WorkerReport  Note      wrapper, payload     run_step_body, after   ProcessExecutor: kept
+                                               a body wrapper with    for the wrapper's owner
+                                               worker_report() exits  (a plugin), ahead of
+                                                                      the attempt's outcome
   AwaitRequest  Request   handles              DurableFuture.result,  ProcessExecutor: the
                                                all_of, any_of in the  step's context waits
                                                worker                 inactive, the job lends
@@ -152,6 +156,15 @@ class LogEntry(NamedTuple):
     fields: dict[str, object]
 
 
+class WorkerReport(NamedTuple):
+    """What body wrapper number ``wrapper`` (its index in ``StepJob.body_wrappers``)
+    reported once it exited: instrumentation data for its owner in the parent. Sent
+    before the body's result, so it is in the parent when the outcome is."""
+
+    wrapper: int
+    payload: Any
+
+
 class AwaitRequest(NamedTuple):
     """Reply once the first of these durable futures (by handle) resolves."""
 
@@ -202,10 +215,6 @@ def decode(data: bytes) -> Message:
     except TypeError:  # wrong number of fields
         raise ValueError(f"malformed worker message: {frame!r:.200}") from None
     return message
-
-
-def send(conn: Connection, message: Message) -> None:
-    conn.send_bytes(encode(message))
 
 
 def receive(conn: Connection) -> Message:

@@ -14,13 +14,16 @@ shrugs off SIGINT, because Ctrl-C reaches the whole process group and the parent
 what happens to running steps. (A no-op handler rather than SIG_IGN: programs a step
 executes get the default disposition back, an ignored signal would stay ignored.)
 
+A job's processes end with it: the worker is a child subreaper, so whatever the job
+started -- in its own session, or orphaned by a double fork -- stays in the worker's
+tree, and the worker kills that tree before it reports the outcome (and when it stops).
+
 This module is imported by every worker while it boots: it keeps to light imports.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import os
 import signal
@@ -33,17 +36,18 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from durable_mp.workers import protocol
+from durable_mp.workers.processes import adopt_orphans, die_with_parent_thread, end_descendants
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-_PR_SET_PDEATHSIG = 1
 _WATCHDOG_INTERVAL = 0.2
 
 
 def main(conn: Connection, parent_pid: int) -> None:
     """Entry point of a worker process (the loky process target)."""
     _die_with_parent(parent_pid)
+    adopt_orphans()
     signal.signal(signal.SIGINT, _ignore_signal)
     link = attach(conn)
     pid = os.getpid()
@@ -57,6 +61,8 @@ def main(conn: Connection, parent_pid: int) -> None:
                 return
     except (EOFError, OSError):
         return  # the parent closed the pipe or is gone
+    finally:
+        end_descendants()  # what threads a job left behind started since it ended
 
 
 def _ignore_signal(signum: int, frame: object) -> None:
@@ -64,10 +70,7 @@ def _ignore_signal(signum: int, frame: object) -> None:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    die_with_parent_thread(signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
     watchdog = threading.Thread(
@@ -79,13 +82,17 @@ def _die_with_parent(parent_pid: int) -> None:
 def _watch_parent(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(_WATCHDOG_INTERVAL)
+    with contextlib.suppress(Exception):
+        end_descendants()
     os._exit(1)
 
 
 def _run(link: Link, pid: int, start: protocol.Start) -> None:
     link.job_id = start.job_id
     try:
-        link.send(_outcome(start, pid))
+        outcome = _outcome(start, pid)
+        end_descendants()  # the job's processes end with it, before it is reported over
+        link.send(outcome)
     finally:
         link.job_id = None
         for stream in (sys.stdout, sys.stderr):

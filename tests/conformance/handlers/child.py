@@ -147,8 +147,10 @@ def step_and_wait_inside(sdk: SimpleNamespace) -> Requirement:
 
 
 def crash_marker(event: Any) -> Path:
-    """Where 3-12 remembers, across runtimes, that it crashed once for this input."""
-    return Path(tempfile.gettempdir()) / f"durable-conformance-3-12-{event}"
+    """Where 3-12 remembers, across runtimes, that it crashed once for this input: a
+    directory the harness shares (each Lambda sandbox's /tmp is its own)."""
+    shared = os.environ.get("DURABLE_CONFORMANCE_MARKERS") or tempfile.gettempdir()
+    return Path(shared) / f"durable-conformance-3-12-{event}"
 
 
 def crash_inside(sdk: SimpleNamespace) -> Requirement:

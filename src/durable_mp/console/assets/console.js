@@ -47,6 +47,16 @@
       `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   }
 
+  // The live runner driving an execution: its lease's pid, host and since when.
+  // (since when: the time of day for today, else the date too)
+  function fmtOwner(owner) {
+    if (!owner) return '—';
+    const since = fmtClock(owner.since);
+    const today = fmtClock(Date.now() / 1000).slice(0, 10);
+    const when = since.startsWith(today) ? since.slice(11) : since;
+    return `pid ${owner.pid} on ${owner.host} since ${when}`;
+  }
+
   function fmtDuration(seconds) {
     if (seconds == null || !isFinite(seconds)) return '—';
     const s = Math.max(0, seconds);
@@ -276,7 +286,7 @@
           class: 'num duration',
           dataset: e.status === 'RUNNING' ? { start: e.start } : null,
         }, fmtDuration(e.status === 'RUNNING' ? nowSeconds() - e.start : e.duration)),
-        el('td', { class: 'muted' }, e.owner || '—'),
+        el('td', { class: 'muted owner' }, fmtOwner(e.owner)),
         el('td', null, progress(e.steps)),
       );
       this.rows.set(e.name, { signature, node });
@@ -390,7 +400,7 @@
           el('span', null, s.end ? 'took ' : 'running for ',
             el('b', { class: 'duration', dataset: s.end ? null : { start: s.start } }, fmtDuration(s.end ? s.duration : nowSeconds() - s.start))),
           el('span', null, 'invocations ', el('b', null, s.invocations)),
-          s.owner ? el('span', null, 'owner ', el('b', null, s.owner)) : null,
+          s.owner ? el('span', null, 'run by ', el('b', null, fmtOwner(s.owner))) : null,
           el('span', null, progress(s.steps))),
       );
     }

@@ -72,3 +72,21 @@ def timed_out(request_id: str, seconds: float) -> Reply:
 
 def init_failed(message: str) -> Reply:
     return function_error("Runtime.ImportModuleError", f"Unable to import module: {message}")
+
+
+def out_of_memory(request_id: str) -> Reply:
+    return function_error(
+        "Runtime.OutOfMemory",
+        f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+    )
+
+
+def passed_through(body: bytes, error_type: str | None) -> Reply:
+    """An error the runtime posted (``/error`` or ``/init/error``), as Lambda relays it."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict) and "errorType" in decoded:
+        return Reply(body, "Unhandled")
+    return function_error(error_type or "Runtime.Unknown", body.decode(errors="replace"))
