@@ -130,6 +130,49 @@ def test_the_stream_announces_changes_made_by_other_processes(store):
         connection.close()
 
 
+def test_the_change_stamp_ignores_lease_renewals_and_notices_a_dead_owner(store):
+    """What makes the stream say ``change``: a runner renews its lease every second (a
+    commit that changes nothing shown), and a runner that dies commits nothing at all."""
+    import dataclasses
+
+    import psutil
+
+    from durable_mp.console.store_view import StoreView
+    from durable_mp.local.owners import Owner
+
+    writer = LocalService(store)  # another connection: its commits move data_version
+    record = writer.start_execution("fn", None, name="driven")
+    view = StoreView(LocalService(store, read_only=True))
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = psutil.Process(runner.pid).create_time()
+        owner = dataclasses.replace(
+            Owner.of_this_process(), pid=runner.pid, process_start=started
+        )
+        assert writer.acquire_lease(record.arn, owner) is None
+        stamp = view.change_stamp()
+        assert view.executions()[0]["owner"]["pid"] == runner.pid
+        version = view.service.data_version()
+        assert writer.renew_leases(owner) == {record.arn}
+        assert view.service.data_version() != version  # a commit ...
+        assert view.change_stamp() == stamp  # ... that changes nothing shown
+        runner.kill()
+        runner.wait(timeout=30)
+        assert view.service.data_version() != version
+        before_death = view.service.data_version()
+        assert view.change_stamp() != stamp  # no commit, yet the owner is gone
+        assert view.service.data_version() == before_death
+        assert view.executions()[0]["owner"] is None
+        stamp = view.change_stamp()
+        writer.stop_execution(record.arn)
+        assert view.change_stamp() != stamp
+    finally:
+        runner.kill()
+        runner.wait(timeout=30)
+        view.close()
+        writer.close()
+
+
 def test_reading_never_holds_up_a_runner_writing_the_same_store(store):
     """A job of 150 sequential steps runs in another process while the console reads the
     same store as fast as it can: every read answers, and the run completes."""
@@ -329,8 +372,22 @@ def test_the_owner_column_shows_the_live_runner_and_nobody_once_it_is_gone(store
             detail = served.request("/api/execution?name=sleeper")[1]["summary"]
             assert detail["owner"] == owner and detail["status"] == "RUNNING"
 
+            address = urllib.parse.urlsplit(served.base)
+            connection = http.client.HTTPConnection(address.hostname, address.port, timeout=20)
+            connection.request("GET", f"/api/stream?token={served.token}")
+            stream = connection.getresponse()
+            received = b""
+            while b"event: hello" not in received:
+                received += stream.read1(4096)
+
             run.kill()  # SIGKILL: its lease stays in the store, its process is gone
             run.wait(timeout=30)
+            received = b""  # the page hears of it, though nothing was committed
+            deadline = time.monotonic() + 15
+            while b"event: change" not in received and time.monotonic() < deadline:
+                received += stream.read1(4096)
+            assert b"event: change" in received
+            connection.close()
             assert wait_for(
                 lambda: "owner" in (sleeper := listed()["sleeper"]) and sleeper["owner"] is None,
                 what="the dead runner to stop counting as the owner",

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from durable_mp.console.page import render_page
 from durable_mp.console.store_view import ConsoleRequestError
+from durable_mp.local.store import StoreError
 
 if TYPE_CHECKING:
     from durable_mp.console.store_view import StoreView
@@ -148,7 +149,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if not from_query:
                 self.close_connection = True  # the body may be unread
             self._send_json({"error": str(refused)}, refused.status)
-        except sqlite3.Error as error:
+        except (StoreError, sqlite3.Error) as error:
             logger.warning("console: store error on %s: %s", url.path, error)
             self._send_json({"error": f"the store could not answer: {error}"}, 503)
         except (BrokenPipeError, ConnectionResetError):

@@ -51,6 +51,8 @@ class StoreView:
         self.service = service
         self._actions = 0  # this process's own changes (data_version counts others')
         self._lock = threading.Lock()
+        self._data_version: int | None = None
+        self._counts: dict[str, tuple[str, int, int]] = {}
 
     @property
     def read_only(self) -> bool:
@@ -60,10 +62,24 @@ class StoreView:
     def path(self) -> str:
         return self.service.path
 
-    def change_stamp(self) -> tuple[int, int]:
-        """Differs from the previous value whenever anything in the store changed."""
+    def change_stamp(self) -> tuple[object, ...]:
+        """Differs from the previous value whenever something the console shows changed.
+
+        Cheap to poll: the executions' change counters are read again only when another
+        process committed (``data_version``), and running runners commit every second
+        just to renew their leases, which changes nothing shown. Who drives what is
+        checked every time, since a runner that dies commits nothing.
+        """
         with self._lock:
-            return self.service.data_version(), self._actions
+            version = self.service.data_version()
+            if version != self._data_version:
+                self._data_version = version
+                self._counts = self.service.change_counts()
+            owners = {
+                arn: (lease.owner_id, lease.acquired_ts)
+                for arn, lease in self.service.execution_owners().items()
+            }
+            return self._counts, owners, self._actions
 
     # -- reads ---------------------------------------------------------------------
 

@@ -594,6 +594,16 @@ class LocalService:
         """Changes whenever another process commits to the store (see ``Store``)."""
         return self._store.data_version()
 
+    def change_counts(self) -> dict[str, tuple[str, int, int]]:
+        """Each execution's status and change counters: ARN -> (status, operation
+        version, history events). Every change of its operations or history moves one;
+        a lease renewal, which commits too, moves none."""
+        with self._store.transaction(write=False) as tx:
+            return {
+                row.arn: (row.status, row.version, row.event_count)
+                for row in tx.list_executions()
+            }
+
     def _save_body_runs(self, tx: Tx) -> list[BodyRunRow]:
         """Write the runs recorded so far into ``tx``; they are the caller's to put back
         (:meth:`_keep_unsaved`) if the transaction does not commit."""
