@@ -97,7 +97,6 @@ def scale(contender: str, kind: str, items: int) -> None:
     from benchmarks import workloads
     from benchmarks.contenders import run_official
 
-    event = {"items": items}
     timings: dict[str, Any] = {}
     if contender == "official":
         handler = workloads.official_trivial_map() if kind == "map" else workloads.official_steps()

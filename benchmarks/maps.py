@@ -35,29 +35,30 @@ def scale(settings: Settings) -> list[ScenarioResult]:
                 replay[f"{PROCESS} map, {items:,}"] = [
                     100 * float(data["replay_s"]) / float(data["seconds"])  # type: ignore[arg-type]
                 ]
-    times = ScenarioResult(
-        key="map_scale_time",
-        title="10a. Maps that scale: time per item (map of trivial steps) vs per sequential step",
-        unit="ms/item",
-        higher_is_better=False,
-        rows=[Row(key, samples) for key, samples in per_item.items()],
-        parameters={"sizes": sizes},
+    def result(key: str, title: str, unit: str, rows: dict[str, list[float]]) -> ScenarioResult:
+        return ScenarioResult(
+            key=key,
+            title=title,
+            unit=unit,
+            higher_is_better=False,
+            rows=[Row(name, samples) for name, samples in rows.items()],
+            parameters={"sizes": sizes},
+        )
+
+    times = result(
+        "map_scale_time",
+        "10a. Maps that scale: time per item (map of trivial steps) vs per sequential step",
+        "ms/item",
+        per_item,
     )
-    memory = ScenarioResult(
-        key="map_scale_memory",
-        title="10b. Maps that scale: peak RSS of the parent process (VmHWM)",
-        unit="MB",
-        higher_is_better=False,
-        rows=[Row(key, samples) for key, samples in peak.items()],
-        parameters={"sizes": sizes},
+    memory = result(
+        "map_scale_memory", "10b. Maps that scale: peak RSS of the parent process (VmHWM)", "MB", peak
     )
-    replays = ScenarioResult(
-        key="map_scale_replay",
-        title="10c. Replaying a finished map (every branch completed), as % of its first run",
-        unit="%",
-        higher_is_better=False,
-        rows=[Row(key, samples) for key, samples in replay.items()],
-        parameters={"sizes": sizes},
+    replays = result(
+        "map_scale_replay",
+        "10c. Replaying a finished map (every branch completed), as % of its first run",
+        "%",
+        replay,
     )
     reference = 10_000 if 10_000 in sizes else sizes[-1]
     map_key, steps_key = f"{PROCESS} map, {reference:,}", f"{PROCESS} steps, {reference:,}"
