@@ -35,7 +35,7 @@ import loky
 import psutil
 from loky.backend.context import get_context
 
-from durable_mp.workers import protocol
+from durable_mp.workers import protocol, reaper
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -112,7 +112,12 @@ class WorkerHandle:
         thread: the kernel ties the worker's death signal to the thread that forked it."""
         ctx = get_context("loky")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        process = ctx.Process(target=main, args=(child_conn, os.getpid()), name=name)
+        process = ctx.Process(
+            target=main,
+            args=(child_conn, os.getpid()),
+            name=name,
+            env=reaper.worker_environment(),  # its processes are found after a SIGKILL
+        )
         process.init_main_module = False  # never re-run the user's __main__ in a worker
         try:
             process.start()
