@@ -16,7 +16,8 @@ rather than cgroups: they need no privileges and no writable cgroup hierarchy, s
 work on Lambda too. The parent is not made a subreaper: it would adopt the orphans of
 processes the user's own code starts in the parent. What this cannot cover: a worker that
 crashes mid-job (segfault, ``os._exit``, the kernel's OOM killer) cleans nothing up, and
-what its job started is orphaned to PID 1.
+what its job started is orphaned to PID 1 until the parent ends; a SIGKILL of the parent
+(alone, or with its process group) is covered by the reaper (:mod:`.reaper`).
 """
 
 from __future__ import annotations
