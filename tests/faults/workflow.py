@@ -1,8 +1,9 @@
 """The campaign's workflow: every kind of operation a kill can land in, in one handler.
 
 Run by ``durable-mp run tests/faults/workflow.py:handler`` (loaded by path) with
-``FAULT_MARKERS`` naming an append-only file. Every step body appends, fsync'd, one line
-when it starts and one when it ends: ``{"step", "attempt", "pid", "phase"}``; the
+``FAULT_MARKERS`` naming an append-only file (or the input's ``markers``; on the Lambda
+path, where serve runs it, the input says where). Every step body appends, fsync'd, one line
+when it starts and one when it ends: ``{"step", "attempt", "pid", "phase", "t"}``; the
 campaign reads them back to count re-runs. What it holds, in order:
 
 - ``prepare``: an at-least-once CPU step;
@@ -14,7 +15,8 @@ campaign reads them back to count re-runs. What it holds, in order:
 - ``spawn``: starts a sleeper in each shape a step may start one (a plain child, one in
   its own session, a double-forked orphan), then works: a kill lands while they live;
 - ``approval``: a callback, completed from another process with ``durable-mp callback
-  succeed`` (the submitter writes the callback id to ``FAULT_CALLBACK_FILE``);
+  succeed`` (the submitter writes the callback id to ``FAULT_CALLBACK_FILE``, or the
+  input's ``callback_file``);
 - ``commit``: an at-most-once step after the callback.
 
 The result depends only on the input, so every finished run must return
@@ -58,10 +60,11 @@ AT_MOST_ONCE = StepConfig(
 AT_MOST_ONCE_STEPS = ("reserve", "commit")
 
 
-def mark(step: str, attempt: int, phase: str) -> None:
+def mark(path: str, step: str, attempt: int, phase: str) -> None:
     """Append one line to the marker file and make it durable before going on."""
-    line = json.dumps({"step": step, "attempt": attempt, "pid": os.getpid(), "phase": phase})
-    fd = os.open(os.environ[MARKERS_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    line = json.dumps({"step": step, "attempt": attempt, "pid": os.getpid(), "phase": phase,
+                       "t": time.time()})
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, (line + "\n").encode())
         os.fsync(fd)
@@ -104,22 +107,22 @@ def _salt(name: str) -> int:
     return sum(ord(c) * (i + 1) for i, c in enumerate(name))
 
 
-def body(name: str, seed: int, rounds: int, *, fail_first: bool = False,
+def body(markers: str, name: str, seed: int, rounds: int, *, fail_first: bool = False,
          sleepers: bool = False, external: float = 0.0) -> Any:
     """A step body that marks its start and end; ``external`` seconds stand for a call to
     another system (what an at-most-once step guards)."""
 
     def run(step: StepContext) -> int:
-        mark(name, step.attempt, "start")
+        mark(markers, name, step.attempt, "start")
         time.sleep(external)
         if sleepers:
             start_sleepers()
             time.sleep(0.5)
         value = cpu(seed + _salt(name), rounds)
         if fail_first and step.attempt == 1:
-            mark(name, step.attempt, "raised")
+            mark(markers, name, step.attempt, "raised")
             raise ConnectionError(f"{name}: the first attempt fails")
-        mark(name, step.attempt, "end")
+        mark(markers, name, step.attempt, "end")
         return value
 
     return run
@@ -143,45 +146,49 @@ def expected_result(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def submit(callback_id: str, context: Any) -> None:
-    """Hand the callback id to the outside world: a file the campaign watches."""
-    path = os.environ[CALLBACK_FILE_ENV]
-    with open(path + ".tmp", "w") as out:
-        out.write(callback_id)
-    os.replace(path + ".tmp", path)
+def submitter(path: str) -> Any:
+    def submit(callback_id: str, context: Any) -> None:
+        """Hand the callback id to the outside world: a file the campaign watches."""
+        with open(path + ".tmp", "w") as out:
+            out.write(callback_id)
+        os.replace(path + ".tmp", path)
+
+    return submit
 
 
 @durable_execution
 def handler(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     seed = event["seed"]
-    prepare = ctx.step(body("prepare", seed, 300_000), name="prepare", config=AT_LEAST_ONCE)
-    reserve = ctx.step(
-        body("reserve", seed, 10_000, external=0.3), name="reserve", config=AT_MOST_ONCE
-    )
-    flaky = ctx.step(
-        body("flaky", seed, 10_000, fail_first=True), name="flaky", config=AT_LEAST_ONCE
-    )
+    markers = event.get("markers") or os.environ[MARKERS_ENV]
+    callback_file = event.get("callback_file") or os.environ[CALLBACK_FILE_ENV]
+
+    def step(name: str, rounds: int, config: StepConfig = AT_LEAST_ONCE,
+             on: DurableContext = ctx, **options: Any) -> int:
+        value: int = on.step(body(markers, name, seed, rounds, **options), name=name,
+                             config=config)
+        return value
+
+    prepare = step("prepare", 300_000)
+    reserve = step("reserve", 10_000, AT_MOST_ONCE, external=0.3)
+    flaky = step("flaky", 10_000, fail_first=True)
     summary = ctx.run_in_child_context(
-        lambda child: child.step(body("summary-a", seed, 100_000), name="summary-a")
-        + child.step(body("summary-b", seed, 100_000), name="summary-b"),
+        lambda child: step("summary-a", 100_000, on=child) + step("summary-b", 100_000, on=child),
         name="summary",
     )
     ctx.wait(Duration.from_seconds(1), name="pause")
     crunch = ctx.map(
         list(range(ITEMS)),
-        lambda item_ctx, item, index, items: item_ctx.step(
-            body(f"crunch-{item}", seed, 1_000_000), name=f"crunch-{item}"
-        ),
+        lambda item_ctx, item, index, items: step(f"crunch-{item}", 1_000_000, on=item_ctx),
         name="crunch",
         config=MapConfig(max_concurrency=2),
     ).get_results()
-    spawn = ctx.step(body("spawn", seed, 10_000, sleepers=True), name="spawn")
+    spawn = step("spawn", 10_000, sleepers=True)
     approval = ctx.wait_for_callback(
-        submit, name="approval", config=WaitForCallbackConfig(timeout=Duration.from_seconds(600))
+        submitter(callback_file),
+        name="approval",
+        config=WaitForCallbackConfig(timeout=Duration.from_seconds(600)),
     )
-    commit = ctx.step(
-        body("commit", seed, 10_000, external=0.3), name="commit", config=AT_MOST_ONCE
-    )
+    commit = step("commit", 10_000, AT_MOST_ONCE, external=0.3)
     return {
         "prepare": prepare,
         "reserve": reserve,
