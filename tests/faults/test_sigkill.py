@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.faults.sigkill import Kill, SeedReport, run_seed
+from tests.faults.campaign import Kill, SeedReport, run_seed
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -122,7 +122,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from durable_mp.local import ExecutionOwnedError, LocalRunner
-    from durable_mp.local.store import StoreError
+    from durable_mp.local.store import StoreDamagedError, StoreError
 
     input_payload = _read_input(args)
     try:
@@ -161,6 +161,10 @@ def run(args: argparse.Namespace) -> int:
                     record = runner.drive(arn, wait=args.wait, on_owned=on_owned)
             except ExecutionOwnedError as owned:
                 raise UsageError(_owned_message(str(owned), record.name, args)) from None
+            except StoreDamagedError:
+                _quiet_exit()
+                progress.close()
+                raise  # one line: what is damaged, and what to do
             except StoreError as failed:
                 _quiet_exit()
                 progress.close()
@@ -378,7 +382,7 @@ def _read_input(args: argparse.Namespace) -> str | None:
 
 def _open_service(store: str | None) -> LocalService:
     from durable_mp.local import LocalService
-    from durable_mp.local.store import NotAStoreError
+    from durable_mp.local.store import NotAStoreError, StoreDamagedError
 
     if store is None:
         return LocalService()
@@ -393,6 +397,8 @@ def _open_service(store: str | None) -> LocalService:
         return LocalService(path)
     except NotAStoreError as error:
         raise UsageError(f"{error}; it was left as it was (use another --store path)") from None
+    except StoreDamagedError:
+        raise  # one line, exit 1: the file is ours, and what to do is in the message
     except Exception as error:
         raise UsageError(
             f"--store {store} cannot be opened as a durable-mp store: {error}"

@@ -19,7 +19,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from durable_mp.local import schema
-from durable_mp.local.store import StoreError, StoreIOError
+from durable_mp.local.store import StoreError, StoreIOError, damaged, is_damage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,6 +45,8 @@ def connect(path: str, *, read_only: bool) -> sqlite3.Connection:
             return _reader(path)
         return _writer(path, fresh=not exists or os.path.getsize(path) == 0)
     except sqlite3.Error as error:
+        if is_damage(error):
+            raise damaged(path, error, untouched=read_only) from None
         raise StoreIOError(f"the store {path} cannot be opened: {error}") from None
 
 
