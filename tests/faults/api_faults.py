@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import psutil
 from botocore.config import Config
 
 from tests.faults import history, workflow
 from tests.faults.proxy import CheckpointCall, FaultPlan, FaultProxy
 from tests.serve.helpers import DEX_RUNNER, SERVE_CLI, Serve, Started, base_env, free_port
+from tests.serve.test_endpoint_abuse import raw_request
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -97,6 +100,7 @@ class LambdaStack:
         self.started: list[Started] = []
         self.client: Any = None
         self.dex_url = ""
+        self.serve_port = 0
 
     def __enter__(self) -> LambdaStack:
         dex_port = free_port()
@@ -117,6 +121,7 @@ class LambdaStack:
             self.started.append(serve)
             line = serve.wait_for_line("durable-mp serve:")
             serve_url = line.split(" at ", 1)[1].split()[0]
+            self.serve_port = int(serve_url.rsplit(":", 1)[1])
             dex = Started(
                 [str(DEX_RUNNER), "start-server", "--host", "127.0.0.1", "--port",
                  str(dex_port), "--lambda-endpoint", serve_url, "--log-level", "WARNING"],
@@ -142,6 +147,46 @@ class LambdaStack:
                 pass
         if self.proxy is not None:
             self.proxy.__exit__()
+            self.proxy = None
+
+    def leftovers(self, grace: float = 5.0) -> list[str]:
+        """Stop everything; what serve and dex had started that still runs after
+        ``grace`` seconds."""
+        self.__exit__()
+        procs = [proc for started in self.started for proc in started.descendants]
+        deadline = time.monotonic() + grace
+        while True:
+            alive = [proc for proc in procs if _running(proc)]
+            if not alive or time.monotonic() > deadline:
+                return [f"pid {proc.pid}" for proc in alive]
+            time.sleep(0.05)
+
+    def burst(self, requests: int = 200) -> Counter[str]:
+        """``requests`` concurrent DryRun invokes at serve, all at once: how each ended
+        (``204``, or the error, e.g. a connection reset)."""
+        head = (f"POST /2015-03-31/functions/{FUNCTION}/invocations HTTP/1.1\r\n"
+                "Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                "X-Amz-Invocation-Type: DryRun\r\n")
+        barrier = threading.Barrier(requests)
+        outcomes: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def one() -> None:
+            barrier.wait()
+            try:
+                status, _, _ = raw_request(self.serve_port, head, b"{}", timeout=60)
+                outcome = str(status)
+            except OSError as error:
+                outcome = type(error).__name__
+            with lock:
+                outcomes[outcome] += 1
+
+        threads = [threading.Thread(target=one) for _ in range(requests)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        return outcomes
 
     def run(self, seed: int, plan: FaultPlan) -> ApiReport:
         """One execution of the workflow under ``plan``'s faults, judged."""
@@ -205,6 +250,13 @@ class LambdaStack:
         with urllib.request.urlopen(request, timeout=30) as response:
             arn: str = json.loads(response.read())["ExecutionArn"]
         return arn
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def _wait_until_healthy(url: str, timeout: float = 30.0) -> None:

@@ -264,8 +264,9 @@ class ContenderRun:
         self.process = rig.start(self.files, ("--wait",) if contender.wait else ())
 
     def outcome(self, owner_pid: int, owner_output: dict[str, Any] | None) -> str:
-        """``refused``, ``reported`` (the owner's outcome), ``took-over``, or what went
-        wrong; the contender has ended."""
+        """``refused``, ``reported`` (the owner's outcome), ``took-over`` (it waited, the
+        owner died), ``resumed`` (the owner was gone when it looked), or what went wrong;
+        the contender has ended."""
         out, err = self.rig.output(self.files)
         code = self.process.returncode
         lines = err.strip().splitlines()
@@ -278,7 +279,9 @@ class ContenderRun:
             result = json.loads(out.strip().splitlines()[-1])
             if owner_output is not None and result != owner_output:
                 return f"reported {result}, but the owner answered {owner_output}"
-            return "took-over" if "taking it over" in err else "reported"
+            if "taking it over" in err:
+                return "took-over"
+            return "resumed" if "resuming execution" in err else "reported"
         return f"exit {code}: {err[-500:]!r}"
 
 
@@ -345,7 +348,7 @@ def run_seed(seed: int, workdir: Path, kills: list[Kill] | None = None,
         processes.kill_all(rig.tag)
     for run, rival in pending:
         run.contender = rival.outcome(run.pid, output)
-        if run.contender not in ("refused", "reported", "took-over"):
+        if run.contender not in ("refused", "reported", "took-over", "resumed"):
             report.failures.append(f"contender of run {run.number}: {run.contender}")
     _judge_end(report, rig, output, completer)
     report.seconds = time.monotonic() - started
@@ -381,10 +384,10 @@ def _judge_stop(report: SeedReport, run: Run) -> None:
     if run.exit_code != EXIT_STATUS[kind]:
         report.failures.append(f"run {run.number} ({kind}) exited with {run.exit_code}, "
                                f"not {EXIT_STATUS[kind]}: {run.stderr[-1000:]}")
-    if kind in STOPS:
+    if kind in STOPS:  # (a step's failure is logged with its traceback: not ours)
         name = "SIGINT" if kind == "sigint" else "SIGTERM"
         lines = run.stderr.strip().splitlines()
-        if "Traceback" in run.stderr or not lines or (
+        if "KeyboardInterrupt" in run.stderr or not lines or (
             f"durable-mp run: interrupted ({name})" not in lines[-1]
         ):
             report.failures.append(f"run {run.number} ({kind}) did not end with one line: "
@@ -438,7 +441,12 @@ def _contend(rig: Rig, run: Run, process: subprocess.Popen[bytes], contender: Co
         _wait_until_owning(rig, run, process)
     time.sleep(contender.after)
     rival = ContenderRun(rig, contender)
-    if contender.wait:
+    if contender.wait:  # the run's stop comes once the contender waits for it
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while rival.process.poll() is None and time.monotonic() < deadline:
+            if "waiting for it to finish" in rig.output(rival.files)[1]:
+                break
+            time.sleep(0.02)
         return rival, process
     deadline = time.monotonic() + RUN_TIMEOUT
     while process.poll() is None and rival.process.poll() is None:

@@ -2,12 +2,14 @@
 ``durable-mp serve``, driven by dex-local-runner, meeting every kind of API fault once
 (throttling, a 5xx, a connection reset before and after the call was applied, a stale
 token, a call that outlasts the function's timeout). It completes with the right result,
-and no acknowledged checkpoint is lost. The long version (random faults over many
-executions) is ``python -m benchmarks.faults``.
+and no acknowledged checkpoint is lost. Meanwhile a burst of requests hits serve. The long
+version (random faults over many executions) is ``python -m benchmarks.faults``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
@@ -29,8 +31,16 @@ SCRIPT: list[str | None] = [
 
 
 def test_every_kind_of_api_fault_in_one_execution(tmp_path: Path) -> None:
+    """... while a burst of 200 concurrent requests hits serve (none is reset)."""
+    bursts: list[Counter[str]] = []
     with LambdaStack(tmp_path) as stack:
+        burst = threading.Timer(3.0, lambda: bursts.append(stack.burst(200)))
+        burst.start()
         report = stack.run(1, FaultPlan(script=SCRIPT))
+        burst.join(120)
+        leftovers = stack.leftovers()
     assert report.ok, report.summary()
+    assert bursts == [Counter({"204": 200})], bursts
+    assert not leftovers, leftovers
     assert set(report.faults) == set(FAULTS), report.summary()
     assert report.acknowledged > 20, report.summary()
