@@ -187,9 +187,10 @@ class Rig:
         return self._files
 
     @classmethod
-    def make(cls, seed: int, workdir: Path, workers: int = 2) -> Rig:
+    def make(cls, seed: int, workdir: Path, workers: int = 2,
+             store: Path | None = None) -> Rig:
         workdir.mkdir(parents=True, exist_ok=True)
-        store, markers = workdir / "runs.db", workdir / "markers.log"
+        store, markers = store or workdir / "runs.db", workdir / "markers.log"
         callback_file = workdir / "callback-id"
         tag = processes.new_tag()
         plain_env = {

@@ -127,3 +127,31 @@ def test_the_library_names_a_damaged_store(tmp_path: Path, half_done: Path) -> N
     with pytest.raises(StoreDamagedError, match=r"is damaged .*it was left as it was"):
         LocalService(store)
     assert files(tmp_path) == before
+
+
+@pytest.mark.parametrize("kilobytes", [64, 1200])
+def test_a_disk_that_fills_up_then_grows(tmp_path: Path, kilobytes: int) -> None:
+    """The store on a small tmpfs of a private mount namespace (root, ``unshare -m``):
+    64 KB fill up while the store is created, 1.2 MB half way through the run. The run
+    stops with one line (exit 1, not a usage error), the tmpfs grows, and the identical
+    command finishes; nothing completed runs again."""
+    import sys
+
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", sys.executable, "-m",
+         "tests.faults.full_disk", str(tmp_path), str(kilobytes)],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0 and done.stdout.strip(), (
+        "needs root and mount namespaces (unshare -m) to mount a small tmpfs: " + done.stderr
+    )
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["ok"], outcome["summary"]
+    assert outcome["full"], outcome
+    (stop,) = outcome["stops"]
+    assert stop["exit"] == 1 and not stop["traceback"] and not stop["integrity"], stop
+    if kilobytes == 64:
+        assert "cannot be opened: database or disk is full; fix that" in stop["last_line"]
+    else:
+        assert "the execution is intact" in stop["last_line"], stop
+        assert stop["steps_done"], stop  # it was stopped half way, not at the start
