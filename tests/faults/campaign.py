@@ -188,13 +188,14 @@ class Rig:
 
     @classmethod
     def make(cls, seed: int, workdir: Path, workers: int = 2,
-             store: Path | None = None) -> Rig:
+             store: Path | None = None, env: dict[str, str] | None = None) -> Rig:
         workdir.mkdir(parents=True, exist_ok=True)
         store, markers = store or workdir / "runs.db", workdir / "markers.log"
         callback_file = workdir / "callback-id"
         tag = processes.new_tag()
         plain_env = {
             **os.environ,
+            **(env or {}),
             workflow.MARKERS_ENV: str(markers),
             workflow.CALLBACK_FILE_ENV: str(callback_file),
         }
@@ -287,12 +288,13 @@ class ContenderRun:
 
 
 def run_seed(seed: int, workdir: Path, kills: list[Kill] | None = None,
-             contenders: dict[int, Contender] | None = None, workers: int = 2) -> SeedReport:
+             contenders: dict[int, Contender] | None = None, workers: int = 2,
+             env: dict[str, str] | None = None) -> SeedReport:
     """Run the campaign for ``seed`` in ``workdir`` (a fresh directory); ``contenders``
-    by run number."""
+    by run number; ``env`` adds to the runs' environment."""
     started = time.monotonic()
     report = SeedReport(seed)
-    rig = Rig.make(seed, workdir, workers)
+    rig = Rig.make(seed, workdir, workers, env=env)
     completer = CallbackCompleter(rig)
     completer.start()
     done_steps: set[str] = set()

@@ -97,11 +97,16 @@ def test_the_reaper_ends_with_its_parent(tmp_path: Path) -> None:
     assert eventually(lambda: gone(pid), 5), "the reaper outlived its parent"
 
 
-def test_no_reaper_in_a_lambda_runtime(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "variable", [("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"), ("DURABLE_MP_REAPER", "0")]
+)
+def test_no_reaper_in_a_lambda_runtime_or_when_turned_off(
+    tmp_path: Path, variable: tuple[str, str]
+) -> None:
     """Lambda (and durable-mp serve's sandboxes) end a sandbox's processes together."""
     script = tmp_path / "quiet.py"
     script.write_text(QUIET)
-    env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}
+    env = {**os.environ, variable[0]: variable[1]}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=60, env=env)
     assert done.returncode == 0, done.stderr

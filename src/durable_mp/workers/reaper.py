@@ -21,7 +21,8 @@ kill of every process of the user). Where it cannot run (no ``/proc``) the pool 
 without it, and says so once in its log.
 
 Not started inside a Lambda runtime (``AWS_LAMBDA_RUNTIME_API`` set): Lambda, and
-``durable-mp serve``'s sandboxes, end a sandbox's processes all together.
+``durable-mp serve``'s sandboxes, end a sandbox's processes all together; nor with
+``DURABLE_MP_REAPER=0``.
 
 This file also runs as the reaper itself (``python -I -S reaper.py TAG``), so it imports
 only the standard library.
@@ -39,6 +40,7 @@ import threading
 import uuid
 
 ENV = "DURABLE_MP_WORKERS_OF"
+SWITCH_ENV = "DURABLE_MP_REAPER"  # "0": no reaper (measuring what survives without it)
 _PROC = "/proc"
 _LAMBDA_RUNTIME_ENV = "AWS_LAMBDA_RUNTIME_API"
 _SWEEP_ROUNDS = 20  # rescans while stopped processes' children keep appearing
@@ -80,6 +82,8 @@ def _start(tag: str) -> None:
     global _pipe, _process  # noqa: PLW0603
     if os.environ.get(_LAMBDA_RUNTIME_ENV):
         return  # the sandbox is ended whole
+    if os.environ.get(SWITCH_ENV, "").strip() == "0":
+        return
     if not os.path.isdir(_PROC):
         _log.info(
             "No /proc here: processes a step starts are ended with the step, but not "
