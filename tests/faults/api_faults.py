@@ -46,6 +46,13 @@ STALL = FUNCTION_TIMEOUT + 2.0  # how long a "timeout" fault holds its call
 EXECUTION_TIMEOUT = 300.0
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
 
+# The fault of each checkpoint call in order (a retried call counts again); a clean run
+# of the workflow makes about 30.
+EVERY_FAULT: list[str | None] = [
+    None, "throttle", None, "server-error", None, "reset-before", None, "reset-after",
+    None, None, "stale-token", None, None, None, "timeout",
+]
+
 # How each acknowledged update must show in the history.
 _EVENT_OF_ACTION = {"START": "Started", "SUCCEED": "Succeeded", "FAIL": "Failed",
                     "RETRY": "Failed"}

@@ -78,6 +78,23 @@ class Contender:
     wait: bool = False
 
 
+# Stops aimed at the places that matter, alternating kinds (the runner alone, its group).
+AIMED = [
+    Kill(0.1, "runner", step="reserve"),  # at-most-once, in flight
+    Kill(0.1, "group", step="crunch-1"),  # the map's items in the workers
+    Kill(0.2, "runner", step="spawn"),  # the step's processes run: they are orphaned
+    Kill(0.3, "group", step="spawn"),  # ... or escape the group kill in their sessions
+    Kill(1.0, "group", step="spawn"),  # waiting for the callback
+    Kill(0.1, "runner", step="commit"),  # at-most-once after the callback
+]
+
+# Ctrl-C seven times in a row: more than the five failed invocations that fail an execution.
+SEVEN_CTRL_C = [
+    Kill(0.05, "sigint", step=step)
+    for step in ("prepare", "reserve", "flaky", "summary-b", "crunch-0", "spawn", "commit")
+]
+
+
 def plan(seed: int, most: int = 4, within: float = 5.0,
          kinds: tuple[str, ...] = KILLS) -> list[Kill]:
     """The stops of ``seed``: 1 to ``most``, each at a random instant of its run."""

@@ -14,20 +14,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.faults.api_faults import LambdaStack
+from tests.faults.api_faults import EVERY_FAULT, LambdaStack
 from tests.faults.proxy import FAULTS, FaultPlan
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
-
-# The fault of each checkpoint call in order (a retried call counts again); a clean run
-# of the workflow makes about 30.
-SCRIPT: list[str | None] = [
-    None, "throttle", None, "server-error", None, "reset-before", None, "reset-after",
-    None, None, "stale-token", None, None, None, "timeout",
-]
 
 
 def test_every_kind_of_api_fault_in_one_execution(tmp_path: Path) -> None:
@@ -36,7 +29,7 @@ def test_every_kind_of_api_fault_in_one_execution(tmp_path: Path) -> None:
     with LambdaStack(tmp_path) as stack:
         burst = threading.Timer(3.0, lambda: bursts.append(stack.burst(200)))
         burst.start()
-        report = stack.run(1, FaultPlan(script=SCRIPT))
+        report = stack.run(1, FaultPlan(script=EVERY_FAULT))
         burst.join(120)
         leftovers = stack.leftovers()
     assert report.ok, report.summary()

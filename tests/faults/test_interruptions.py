@@ -8,17 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.faults.campaign import Contender, Kill, SeedReport, run_seed
+from tests.faults.campaign import SEVEN_CTRL_C, Contender, Kill, SeedReport, run_seed
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
-
-SEVEN_CTRL_C = [
-    Kill(0.05, "sigint", step=step)
-    for step in ("prepare", "reserve", "flaky", "summary-b", "crunch-0", "spawn", "commit")
-]
 
 
 def check(report: SeedReport) -> None:

@@ -12,21 +12,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.faults.campaign import Kill, SeedReport, run_seed
+from tests.faults.campaign import AIMED, SeedReport, run_seed
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
-
-AIMED = [
-    Kill(0.1, "runner", step="reserve"),  # at-most-once, in flight
-    Kill(0.1, "group", step="crunch-1"),  # the map's items in the workers
-    Kill(0.2, "runner", step="spawn"),  # the step's processes run: they are orphaned
-    Kill(0.3, "group", step="spawn"),  # ... or escape the group kill in their sessions
-    Kill(1.0, "group", step="spawn"),  # waiting for the callback
-    Kill(0.1, "runner", step="commit"),  # at-most-once after the callback
-]
 
 
 def check(report: SeedReport) -> None:

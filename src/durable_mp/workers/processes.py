@@ -27,6 +27,7 @@ import ctypes
 import enum
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -112,6 +113,8 @@ class WorkerHandle:
         """Start a process running ``main(conn, parent_pid)``. Call only from the pool's
         thread: the kernel ties the worker's death signal to the thread that forked it."""
         ctx = get_context("loky")
+        _resource_trackers_running()  # (starting one lets SIGINT in again in this thread)
+        block_interrupts()  # the worker starts with Ctrl-C held back (see worker.main)
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         process = ctx.Process(
             target=main,
@@ -233,6 +236,41 @@ def prctl(option: int, value: int) -> bool:
         return int(libc.prctl(option, value, 0, 0, 0)) == 0
     except Exception:
         return False
+
+
+def block_interrupts() -> None:
+    """Hold SIGINT back in the calling thread (the pool's) and in every process it starts.
+
+    A terminal's Ctrl-C reaches the whole process group, workers included; a worker still
+    importing, before its own handler is in place, would die of it with a traceback. A
+    blocked signal stays blocked across fork and exec, so a worker launched from a thread
+    that blocks SIGINT gets a Ctrl-C only once it unblocks it (:func:`allow_interrupts`).
+    The kernel hands process-wide signals to threads that do not block them: the main
+    thread still gets the parent's own Ctrl-C.
+    """
+    if hasattr(signal, "pthread_sigmask") and threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _resource_trackers_running() -> None:
+    """loky starts its resource tracker and multiprocessing's with a worker's first
+    launch; the latter unblocks SIGINT in the launching thread when it starts (its
+    bpo-33613 mask, undone unconditionally). Started here first, they are left alone."""
+    from multiprocessing import resource_tracker as multiprocessing_tracker
+
+    from loky.backend import resource_tracker as loky_tracker
+
+    loky_tracker.ensure_running()
+    if os.name == "posix":
+        multiprocessing_tracker.ensure_running()
+
+
+def allow_interrupts() -> None:
+    """Let SIGINT in again (a worker, once its handler is in place)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def die_with_parent_thread(signal_number: int) -> bool:
