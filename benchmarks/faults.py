@@ -25,6 +25,7 @@ import argparse
 import datetime
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -379,11 +380,29 @@ def markdown(results: dict[str, Any], broken: list[str]) -> str:
     out += _api_section(results)
     out += _stores_section(results)
     out += _limits()
-    return "\n".join(out) + "\n"
+    return _anonymous("\n".join(out) + "\n")
 
 
 def _row(*cells: Any) -> str:
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+    return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+
+def _anonymous(text: str) -> str:
+    """No path of this machine in the document: the repository, the interpreter, the
+    scratch directories."""
+    for path, name in ((sys.prefix, "<venv>"), (str(ROOT), "."), (sys.base_prefix, "<python>")):
+        text = text.replace(path, name)
+    return re.sub(r"/tmp/[\w.-]*faults-[\w]+", "<tmp>", text)
+
+
+def _process_name(command: str) -> str:
+    if "loky.backend.resource_tracker" in command:
+        return "loky's resource tracker"
+    if "multiprocessing.resource_tracker" in command:
+        return "multiprocessing's resource tracker"
+    if "popen_loky_posix" in command:
+        return "a worker"
+    return _anonymous(command)
 
 
 def _kinds(counter: dict[str, int]) -> str:
@@ -424,7 +443,8 @@ def _sigkill_section(results: dict[str, Any]) -> list[str]:
              "ok every time" if not s["integrity_bad"] else f"{s['integrity_bad']} failed"),
         _row("processes of the run alive 2 s after a kill",
              len(survivors) if not survivors else
-             f"{len(survivors)}: " + "; ".join(sorted({x['command'] for x in survivors}))),
+             f"{len(survivors)}: " + "; ".join(sorted({_process_name(x["command"])
+                                                      for x in survivors}))),
         _row("processes alive once the run finished", s["survivors_at_end"]),
         _row("time", f"{sum(seconds) / 60:.1f} min, median {statistics.median(seconds):.1f} s"
              " per seed" if seconds else "-"),
@@ -436,15 +456,22 @@ def _survivors_section(results: dict[str, Any]) -> list[str]:
     rows = []
     for label in ("without", "with"):
         seed = results["survivors"][label]
+        seen: set[int] = set()
         for run in seed["runs"]:
             if not run["killed"]:
                 continue
             kill = run["kill"]
-            shown = [f"{x['command']} (session {'own' if x['session'] != run['pid'] else 'the run'})"
-                     for x in run["survivors"]]
+            new = [x for x in run["survivors"] if x["pid"] not in seen]
+            seen.update(x["pid"] for x in run["survivors"])
+            shown = Counter(
+                f"{_process_name(x['command'])} "
+                f"({'another session' if x['session'] != run['pid'] else 'the run session'})"
+                for x in new
+            )
             rows.append(_row(f"{label} the reaper", f"{kill['kind']} at {kill['step']} "
                              f"+{kill['after']} s", ", ".join(run["in_flight"]) or "-",
-                             len(run["survivors"]), "; ".join(shown) or "-"))
+                             len(new), "; ".join(f"{k} x{v}" if v > 1 else k
+                                                 for k, v in shown.items()) or "-"))
     return [
         "## 1b. What a SIGKILL leaves behind",
         "",
@@ -452,10 +479,10 @@ def _survivors_section(results: dict[str, Any]) -> list[str]:
         "three sleepers run (orphaned when the worker dies with its parent; in their own "
         "sessions, out of reach of a process-group kill), first with the worker reaper "
         "turned off (`DURABLE_MP_REAPER=0`), then as shipped. Survivors are counted 2 s "
-        "after each kill; the campaign kills them afterwards. (A survivor's session is "
-        "'own' when it is not the run's.)",
+        "after each kill (the ones an earlier kill left are not counted again), and killed "
+        "by the campaign when the seed ends.",
         "",
-        "| reaper | kill | step bodies running | processes alive 2 s later | which |",
+        "| reaper | kill | step bodies running | processes left 2 s later (new ones) | which |",
         "|---|---|---|---|---|",
         *rows,
         "",
