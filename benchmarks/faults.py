@@ -658,8 +658,7 @@ def _limits() -> list[str]:
         "other sessions survives it. A machine that loses power loses its processes anyway.",
         "- A process a step starts that clears its environment, or changes user, escapes "
         "the reaper's scan (a per-run cgroup would catch it; it needs privileges this SDK "
-        "does not ask for). A worker that crashes mid-step leaves what its step started "
-        "until the run ends (the reaper then ends it).",
+        "does not ask for).",
         "- The Lambda path runs against dex-local-runner, not the real service; dex answers "
         "a stale token without an error code, which durable-mp now handles.",
         "- Disk faults other than a full disk (EIO on a failing disk, a file changed under a "

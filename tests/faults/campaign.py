@@ -311,6 +311,7 @@ def run_seed(seed: int, workdir: Path, kills: list[Kill] | None = None,
     by run number; ``env`` adds to the runs' environment."""
     started = time.monotonic()
     report = SeedReport(seed)
+    _interruptible()
     rig = Rig.make(seed, workdir, workers, env=env)
     completer = CallbackCompleter(rig)
     completer.start()
@@ -346,10 +347,10 @@ def run_seed(seed: int, workdir: Path, kills: list[Kill] | None = None,
             if events is None:
                 report.failures.append(f"durable-mp history failed after stop "
                                        f"{len(report.kills)}")
-            elif events:
+            elif events:  # (it may have ended just before the stop: then nothing is open)
                 report.history_problems += [
                     f"after stop {len(report.kills)}: {p}"
-                    for p in history.problems(events, ended=False)
+                    for p in history.problems(events, ended=history.ended(events))
                 ]
                 done_steps = history.succeeded_steps(events)
         if output is None:
@@ -360,9 +361,11 @@ def run_seed(seed: int, workdir: Path, kills: list[Kill] | None = None,
             )
     finally:
         completer.stop()
-        for _, rival in pending:
-            if rival.process.poll() is None:
-                rival.process.kill()
+        for _, rival in pending:  # each ends by itself: it was refused, or reports
+            try:
+                rival.process.wait(RUN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(rival.process.pid, signal.SIGKILL)
                 rival.process.wait()
         report.survivors_at_end = processes.survivors(rig.tag)
         processes.kill_all(rig.tag)
@@ -373,6 +376,15 @@ def run_seed(seed: int, workdir: Path, kills: list[Kill] | None = None,
     _judge_end(report, rig, output, completer)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _interruptible() -> None:
+    """The runs must get Ctrl-C as a terminal's foreground job does. A process started in
+    the background by a shell without job control ignores SIGINT, and so would every run
+    it starts (an ignored signal stays ignored across exec): not in this campaign."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) == signal.SIG_IGN):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _judge_end(report: SeedReport, rig: Rig, output: dict[str, Any] | None,

@@ -70,9 +70,14 @@ def problems(events: list[Event], *, ended: bool) -> list[str]:
             if _phase(history[-1]) == "Started":
                 found.append(f"{history[-1]['EventType']} {history[-1].get('Name')!r} "
                              f"(operation {operation}) never ended")
-    elif any(event["EventType"] in _EXECUTION_ENDS for event in events):
-        found.append("the execution ended, but was taken for running")
+    elif ended_at := [e["EventId"] for e in events if e["EventType"] in _EXECUTION_ENDS]:
+        found.append(f"the execution ended (event {ended_at[0]}) but was taken for running")
     return found
+
+
+def ended(events: list[Event]) -> bool:
+    """Whether the history shows the execution's end."""
+    return any(event["EventType"] in _EXECUTION_ENDS for event in events)
 
 
 def succeeded_steps(events: list[Event]) -> set[str]:

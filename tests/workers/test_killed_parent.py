@@ -163,3 +163,26 @@ def test_a_pool_inside_a_step_is_swept_too(tmp_path: Path) -> None:
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive, f"still running 5 s after the kill: {alive}"
+
+
+def test_what_a_crashed_step_started_ends_with_the_crash() -> None:
+    """A worker that dies mid-step (os._exit, a segfault) cannot clean up after itself;
+    the pool ends what its step started when it sees the crash."""
+    from durable_mp.exceptions import WorkerCrashedError
+    from durable_mp.workers import WorkerPool
+
+    from . import descendants
+    from .helpers import run
+
+    pool = WorkerPool(1)
+    try:
+        seen: list[int] = []
+        outcome = run(pool, descendants.start_all_and_crash, on_message=seen.append)
+        assert isinstance(outcome.error, WorkerCrashedError), outcome
+        assert len(seen) == 3
+        alive = [pid for pid in seen if not eventually(lambda pid=pid: gone(pid), 5)]
+        for pid in alive:
+            os.kill(pid, signal.SIGKILL)
+        assert not alive, f"still running 5 s after the crash: {alive}"
+    finally:
+        pool.shutdown(timeout=5)

@@ -16,8 +16,9 @@ rather than cgroups: they need no privileges and no writable cgroup hierarchy, s
 work on Lambda too. The parent is not made a subreaper: it would adopt the orphans of
 processes the user's own code starts in the parent. What this cannot cover: a worker that
 crashes mid-job (segfault, ``os._exit``, the kernel's OOM killer) cleans nothing up, and
-what its job started is orphaned to PID 1 until the parent ends; a SIGKILL of the parent
-(alone, or with its process group) is covered by the reaper (:mod:`.reaper`).
+what its job started is orphaned to PID 1: the pool sweeps it by the worker's tag when it
+sees the crash. A SIGKILL of the parent (alone, or with its process group) is covered by
+the reaper (:mod:`.reaper`).
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ class WorkerHandle:
     thread, replies from whichever thread answers a request.
     """
 
-    def __init__(self, process: Any, conn: Connection) -> None:
+    def __init__(self, process: Any, conn: Connection, tag: str = "") -> None:
         self.process = process
         self.conn = conn
+        self.tag = tag  # in the environment of everything it starts (see reaper)
         self.pid: int = process.pid
         self.sentinel: int = process.sentinel
         self.state = State.STARTING
@@ -116,12 +118,8 @@ class WorkerHandle:
         _resource_trackers_running()  # (starting one lets SIGINT in again in this thread)
         block_interrupts()  # the worker starts with Ctrl-C held back (see worker.main)
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        process = ctx.Process(
-            target=main,
-            args=(child_conn, os.getpid()),
-            name=name,
-            env=reaper.worker_environment(),  # its processes are found after a SIGKILL
-        )
+        env, tag = reaper.worker_environment(name)  # its processes can be found, always
+        process = ctx.Process(target=main, args=(child_conn, os.getpid()), name=name, env=env)
         process.init_main_module = False  # never re-run the user's __main__ in a worker
         try:
             process.start()
@@ -130,7 +128,7 @@ class WorkerHandle:
             raise
         finally:
             child_conn.close()
-        return cls(process, parent_conn)
+        return cls(process, parent_conn, tag)
 
     @property
     def alive(self) -> bool:

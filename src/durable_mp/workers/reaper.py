@@ -14,7 +14,9 @@ end of a pipe whose write end only the parent holds. Workers are launched with
 this process is itself a worker's descendant), and everything a step starts
 inherits it, whatever session it moves to. When the parent ends, however it ends, the
 kernel closes the pipe; the reaper wakes, stops every process whose environment carries
-the tag (``/proc/PID/environ``), kills them, and exits. It needs no privileges and no
+the tag (``/proc/PID/environ``), kills them, and exits. Each worker also carries a tag of
+its own: when one crashes mid-step, the pool sweeps what its step started at once
+(:func:`sweep`). It needs no privileges and no
 cgroup, so it works wherever ``/proc`` does. What escapes it: a process that clears its
 environment or changes to another user, and a SIGKILL that also reaches the reaper (a
 kill of every process of the user). Where it cannot run (no ``/proc``) the pool works
@@ -56,18 +58,24 @@ _pipe: int | None = None  # the write end; open until this process ends
 _process: subprocess.Popen[bytes] | None = None
 
 
-def worker_environment() -> dict[str, str]:
-    """What a new worker's environment must add: this process's tag, after the tags it
-    carries itself (a pool inside a step: the outer reaper finds the inner workers too).
-    Starts the reaper the first time (in each process: a forked child gets its own)."""
+def worker_environment(worker: str) -> tuple[dict[str, str], str]:
+    """What the new worker ``worker``'s environment must add, and its own tag.
+
+    It carries this process's tag, after the tags it carries itself (a pool inside a
+    step: the outer reaper finds the inner workers too), then a tag of its own, so what
+    its step started can be found if it crashes. Starts the reaper the first time (in
+    each process: a forked child gets its own).
+    """
     global _tag, _owner_pid  # noqa: PLW0603 - one reaper per process
     with _lock:
         if _tag is None or _owner_pid != os.getpid():
             _owner_pid = os.getpid()
             _tag = f"{_owner_pid}-{uuid.uuid4().hex[:16]}"
             _start(_tag)
+        own = f"{_tag}/{worker}"
         inherited = os.environ.get(ENV)
-        return {ENV: f"{inherited}:{_tag}" if inherited else _tag}
+        tags = f"{inherited}:{_tag}:{own}" if inherited else f"{_tag}:{own}"
+        return {ENV: tags}, own
 
 
 def reaper_pid() -> int | None:
