@@ -186,3 +186,13 @@ def test_what_a_crashed_step_started_ends_with_the_crash() -> None:
         assert not alive, f"still running 5 s after the crash: {alive}"
     finally:
         pool.shutdown(timeout=5)
+
+
+def test_without_proc_nothing_is_swept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Where there is no /proc (macOS), a crash's sweep finds nothing instead of failing
+    the pool thread."""
+    from durable_mp.workers import reaper
+
+    monkeypatch.setattr(reaper, "_PROC", str(tmp_path / "no-proc"))
+    assert reaper.tagged("any") == []
+    assert reaper.sweep("any") == 0

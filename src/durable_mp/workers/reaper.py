@@ -138,7 +138,9 @@ def tagged(tag: str) -> list[int]:
     prefix = f"{ENV}=".encode()
     wanted = tag.encode()
     me = os.getpid()
-    found = []
+    found: list[int] = []
+    if not os.path.isdir(_PROC):
+        return found  # (no /proc: nothing can be found, see the module's docstring)
     for name in os.listdir(_PROC):
         if not name.isdigit() or int(name) == me:
             continue
