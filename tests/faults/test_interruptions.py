@@ -29,14 +29,16 @@ def test_seven_ctrl_c_in_a_row_then_the_same_command_finishes(tmp_path: Path) ->
 
 
 def test_contenders_together_later_and_waiting(tmp_path: Path) -> None:
+    """Run 0 meets a contender started with it, run 1 one started a second later (both
+    refused); run 2 one with --wait, and is killed as soon as that one waits: it takes
+    over and finishes (most of the workflow is still ahead then)."""
     report = run_seed(
         12,
         tmp_path,
-        kills=[Kill(0.1, "group", step="flaky"), Kill(0.2, "sigterm", step="crunch-1"),
-               Kill(0.1, "runner", step="spawn")],
-        contenders={0: Contender(0.0), 1: Contender(2.0), 2: Contender(0.3, wait=True)},
+        kills=[Kill(0.1, "group", step="reserve"), Kill(0.1, "sigterm", step="flaky"),
+               Kill(0.0, "runner")],
+        contenders={0: Contender(0.0), 1: Contender(1.0), 2: Contender(0.0, wait=True)},
     )
     check(report)
     outcomes = [run.contender for run in report.runs if run.contender]
-    assert outcomes[:2] == ["refused", "refused"], report.summary()
-    assert outcomes[2] == "took-over", report.summary()
+    assert outcomes == ["refused", "refused", "took-over"], report.summary()
