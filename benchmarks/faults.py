@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["minutes"] = round((time.monotonic() - started) / 60, 1)
     meta["load_average_after"] = machine()["load_average"]
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    args.json.write_text(_anonymous(json.dumps(results, indent=2, default=str)) + "\n")
     broken = violations(results)
     args.output.write_text(markdown(results, broken))
     print(f"wrote {args.output} and {args.json} in {meta['minutes']} min; "
