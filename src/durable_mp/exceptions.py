@@ -146,7 +146,10 @@ def classify_api_error(
         return DurableApiErrorCategory.INVOCATION
     if status == TOO_MANY_REQUESTS_ERROR:
         return DurableApiErrorCategory.INVOCATION
-    if code == INVALID_PARAMETER_VALUE_EXCEPTION and (message or "").startswith(
+    # A stale token. The service names the error in a header; a service that does not
+    # (dex-local-runner) leaves botocore no code but the status, and the message says it.
+    unnamed = not code or code == str(status)
+    if (code == INVALID_PARAMETER_VALUE_EXCEPTION or unnamed) and (message or "").startswith(
         INVALID_CHECKPOINT_TOKEN_PREFIX
     ):
         return DurableApiErrorCategory.INVOCATION

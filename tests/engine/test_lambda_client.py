@@ -134,3 +134,49 @@ def test_api_errors_are_retried_or_fail_the_execution(code, status, message, ret
         assert output["Status"] == "FAILED"
         assert output["Error"]["ErrorType"] == "durable_mp.exceptions.CheckpointError"
         assert message in output["Error"]["ErrorMessage"]
+
+
+def test_a_stale_token_answered_without_an_error_code_is_retried_too():
+    """dex-local-runner refuses a stale token with 400 and ``{"Type":
+    "InvalidParameterValueException", "message": "Invalid checkpoint token"}`` but no
+    ``x-amzn-ErrorType`` header, so botocore finds no error code (the fault campaign's
+    stale-token fault failed whole executions on dex). The message alone says what it is."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from botocore.config import Config
+
+    class DexLike(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps(
+                {"Type": "InvalidParameterValueException", "message": "Invalid checkpoint token"}
+            ).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DexLike)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = boto3.client(
+            "lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+            endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+            config=Config(retries={"max_attempts": 0}),
+        )
+
+        @durable_execution(boto3_client=client, step_executor="inline")
+        def handler(evt, ctx):
+            return ctx.step(lambda _: 1, name="s")
+
+        with pytest.raises(CheckpointError) as raised:
+            handler(event(), CTX)
+        assert raised.value.is_retryable(), raised.value.error
+    finally:
+        server.shutdown()
+        server.server_close()

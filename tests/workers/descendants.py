@@ -72,3 +72,11 @@ def start_later_from_a_thread(shape: str, delay: float, pid_file: str) -> str:
 
     threading.Thread(target=later).start()
     return "returned"
+
+
+def start_all_and_crash() -> None:
+    """Start one process of each shape, then die without cleaning up."""
+    for shape in SHAPES:
+        send_to_parent(start(shape))
+    time.sleep(0.2)  # the messages reach the parent first
+    os._exit(3)

@@ -42,7 +42,7 @@ def open_existing_store(store: str, *, read_only: bool = False) -> LocalService:
     """The store a run made; ``read_only`` never writes to it (and never waits for a
     writer), so it works on a read-only mount or another user's file."""
     from durable_mp.local import LocalService
-    from durable_mp.local.store import NotAStoreError
+    from durable_mp.local.store import NotAStoreError, StoreDamagedError
 
     if not Path(store).is_file():
         raise UsageError(
@@ -52,6 +52,8 @@ def open_existing_store(store: str, *, read_only: bool = False) -> LocalService:
         return LocalService(store, read_only=read_only)
     except NotAStoreError as error:
         raise UsageError(f"{error}; it was left as it was") from None
+    except StoreDamagedError:
+        raise  # one line, exit 1: what to do is in the message
     except Exception as error:
         raise UsageError(
             f"--store {store} cannot be opened as a durable-mp store: {error}"

@@ -122,7 +122,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from durable_mp.local import ExecutionOwnedError, LocalRunner
-    from durable_mp.local.store import StoreError
+    from durable_mp.local.store import StoreDamagedError, StoreError, StoreIOError
 
     input_payload = _read_input(args)
     try:
@@ -131,7 +131,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     function_name = target.function_name
     durable, plain = _invoke_targets(args, function_name)
-    service = _open_service(args.store)
+    try:
+        service = _open_service(args.store)
+    except StoreIOError as failed:  # a full disk, an I/O error: before anything ran
+        print(f"durable-mp run: {failed}; fix that (e.g. free disk space) and run the same "
+              "command again", file=sys.stderr)
+        return EXIT_FAILED
     progress = Progress(sys.stderr, live=sys.stderr.isatty(), store=args.store)
     _configure_logging(args.log_level, progress)
     try:
@@ -161,6 +166,10 @@ def run(args: argparse.Namespace) -> int:
                     record = runner.drive(arn, wait=args.wait, on_owned=on_owned)
             except ExecutionOwnedError as owned:
                 raise UsageError(_owned_message(str(owned), record.name, args)) from None
+            except StoreDamagedError:
+                _quiet_exit()
+                progress.close()
+                raise  # one line: what is damaged, and what to do
             except StoreError as failed:
                 _quiet_exit()
                 progress.close()
@@ -378,7 +387,7 @@ def _read_input(args: argparse.Namespace) -> str | None:
 
 def _open_service(store: str | None) -> LocalService:
     from durable_mp.local import LocalService
-    from durable_mp.local.store import NotAStoreError
+    from durable_mp.local.store import NotAStoreError, StoreDamagedError, StoreIOError
 
     if store is None:
         return LocalService()
@@ -393,6 +402,8 @@ def _open_service(store: str | None) -> LocalService:
         return LocalService(path)
     except NotAStoreError as error:
         raise UsageError(f"{error}; it was left as it was (use another --store path)") from None
+    except (StoreDamagedError, StoreIOError):
+        raise  # one line, exit 1 (the caller says what to do)
     except Exception as error:
         raise UsageError(
             f"--store {store} cannot be opened as a durable-mp store: {error}"

@@ -19,7 +19,13 @@ from durable_mp.local.invoke import PendingCall
 from durable_mp.local.records import ExecutionRecord, Invocation
 from durable_mp.local.runner import LocalRunner, ReplayClient
 from durable_mp.local.service import LocalService
-from durable_mp.local.store import NotAStoreError, StoreError, StoreIOError, StoreReadOnlyError
+from durable_mp.local.store import (
+    NotAStoreError,
+    StoreDamagedError,
+    StoreError,
+    StoreIOError,
+    StoreReadOnlyError,
+)
 
 __all__ = [
     "CallbackAlreadyCompletedError",
@@ -37,6 +43,7 @@ __all__ = [
     "NotAStoreError",
     "PendingCall",
     "ReplayClient",
+    "StoreDamagedError",
     "StoreError",
     "StoreIOError",
     "StoreReadOnlyError",

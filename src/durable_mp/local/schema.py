@@ -26,7 +26,7 @@ import re
 import sqlite3
 from typing import TYPE_CHECKING
 
-from durable_mp.local.store import NotAStoreError
+from durable_mp.local.store import NotAStoreError, damaged, is_damage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -270,23 +270,44 @@ def _probe(path: str) -> Iterator[sqlite3.Connection]:
     ``-wal``/``-shm`` files; if the file is refused, those it created are removed."""
     companions = [f"{path}-wal", f"{path}-shm"]
     existed = {name: os.path.exists(name) for name in companions}
-    try:
-        connection = read_only_connection(path)
-    except sqlite3.Error as error:
-        raise NotAStoreError(f"{path} is not a durable-mp store ({error})") from None
-    try:
-        yield connection
-    except (sqlite3.DatabaseError, NotAStoreError) as error:
-        connection.close()
+
+    def remove_companions() -> None:
         for name in companions:
             if not existed[name] and os.path.exists(name):
                 with contextlib.suppress(OSError):
                     os.unlink(name)
+
+    try:
+        connection = read_only_connection(path)
+    except sqlite3.Error as error:
+        remove_companions()
+        raise _refusal(path, error) from None
+    try:
+        yield connection
+    except (sqlite3.DatabaseError, NotAStoreError) as error:
+        connection.close()
+        remove_companions()
         if isinstance(error, NotAStoreError):
             raise
-        raise NotAStoreError(f"{path} is not a durable-mp store ({error})") from None
+        raise _refusal(path, error) from None
     finally:
         connection.close()
+
+
+def _refusal(path: str, error: sqlite3.Error) -> Exception:
+    """A damaged store of ours (its header says so), or a file that is not a store."""
+    if is_damage(error) and _marked_as_ours(path):
+        return damaged(path, error, untouched=True)
+    return NotAStoreError(f"{path} is not a durable-mp store ({error})")
+
+
+def _marked_as_ours(path: str) -> bool:
+    with open(path, "rb") as source:
+        header = source.read(100)
+    offset = _APPLICATION_ID_OFFSET
+    return header.startswith(_HEADER) and (
+        int.from_bytes(header[offset : offset + 4], "big") == APPLICATION_ID
+    )
 
 
 def read_only_connection(path: str) -> sqlite3.Connection:

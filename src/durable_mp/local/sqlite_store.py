@@ -40,6 +40,8 @@ from durable_mp.local.store import (
     StoredOperation,
     StoreIOError,
     StoreReadOnlyError,
+    damaged,
+    is_damage,
     reply_json,
 )
 
@@ -569,6 +571,8 @@ class SqliteStore:
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise
         except sqlite3.Error as error:
+            if is_damage(error):
+                raise damaged(self.path, error, untouched=False) from error
             raise StoreIOError(f"the store {self.path} cannot be used ({error})") from error
 
     def close(self) -> None:

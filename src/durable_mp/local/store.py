@@ -60,6 +60,29 @@ class StoreIOError(StoreError):
     """
 
 
+class StoreDamagedError(StoreError):
+    """SQLite finds the store's file malformed (a disk fault, a copy taken mid-write, a
+    file edited by hand): running again cannot help; the message says what can."""
+
+
+SQLITE_CORRUPT = 11  # SQLite's primary result code for a malformed database file
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether a ``sqlite3.Error`` says the database file is malformed."""
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) == SQLITE_CORRUPT
+
+
+def damaged(path: str, error: BaseException, *, untouched: bool) -> StoreDamagedError:
+    """One line: the store is damaged, and what to do (``untouched``: nothing was written)."""
+    left = "; it was left as it was" if untouched else ""
+    return StoreDamagedError(
+        f"the store {path} is damaged ({error}){left}: restore it from a copy, or save what "
+        f"SQLite can still read (sqlite3 {path} .recover | sqlite3 recovered.db) and use that "
+        "file, or use another --store path"
+    )
+
+
 class StoreReadOnlyError(StoreError):
     """A change was asked of a store opened read-only."""
 

@@ -19,7 +19,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from durable_mp.local import schema
-from durable_mp.local.store import StoreError, StoreIOError
+from durable_mp.local.store import StoreError, StoreIOError, damaged, is_damage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = int(schema.BUSY_TIMEOUT_SECONDS * 1000)
 _PRIVATE = 0o600
+# SQLite's result codes for a storage that failed (not a file that may not be written):
+# SQLITE_BUSY, SQLITE_LOCKED (locked too long), SQLITE_IOERR, SQLITE_FULL.
+_STORAGE_FAILED = (5, 6, 10, 13)
 
 
 def connect(path: str, *, read_only: bool) -> sqlite3.Connection:
@@ -45,7 +48,11 @@ def connect(path: str, *, read_only: bool) -> sqlite3.Connection:
             return _reader(path)
         return _writer(path, fresh=not exists or os.path.getsize(path) == 0)
     except sqlite3.Error as error:
-        raise StoreIOError(f"the store {path} cannot be opened: {error}") from None
+        if is_damage(error):
+            raise damaged(path, error, untouched=read_only) from None
+        if (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _STORAGE_FAILED:
+            raise StoreIOError(f"the store {path} cannot be opened: {error}") from None
+        raise StoreError(f"the store {path} cannot be opened: {error}") from None
 
 
 def connect_memory() -> sqlite3.Connection:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import cloudpickle
 
 from durable_mp.exceptions import WorkerPoolError
-from durable_mp.workers import errors, protocol
+from durable_mp.workers import errors, protocol, reaper
 from durable_mp.workers.jobs import Outcome, Replier, WorkItem, outcome_of
 from durable_mp.workers.pool_state import decide
 from durable_mp.workers.processes import State, WorkerHandle, tree_rss
@@ -252,6 +252,8 @@ class PoolThread(threading.Thread):
                 state.start_failures += 1
                 state.start_problem = f"worker {worker.pid} {errors.describe_exit(exitcode)}"
         _log.debug("worker %d ended: %s", worker.pid, errors.describe_exit(exitcode))
+        if item is not None and worker.tag:  # it died mid-job: what the job started lives on
+            reaper.sweep(worker.tag)
         if item is not None and item.claim():
             item.finish(Outcome(error=errors.crashed(item.job.label, worker.pid, exitcode)))
 

@@ -16,7 +16,9 @@ rather than cgroups: they need no privileges and no writable cgroup hierarchy, s
 work on Lambda too. The parent is not made a subreaper: it would adopt the orphans of
 processes the user's own code starts in the parent. What this cannot cover: a worker that
 crashes mid-job (segfault, ``os._exit``, the kernel's OOM killer) cleans nothing up, and
-what its job started is orphaned to PID 1.
+what its job started is orphaned to PID 1: the pool sweeps it by the worker's tag when it
+sees the crash. A SIGKILL of the parent (alone, or with its process group) is covered by
+the reaper (:mod:`.reaper`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import ctypes
 import enum
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -35,7 +38,7 @@ import loky
 import psutil
 from loky.backend.context import get_context
 
-from durable_mp.workers import protocol
+from durable_mp.workers import protocol, reaper
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -88,9 +91,10 @@ class WorkerHandle:
     thread, replies from whichever thread answers a request.
     """
 
-    def __init__(self, process: Any, conn: Connection) -> None:
+    def __init__(self, process: Any, conn: Connection, tag: str = "") -> None:
         self.process = process
         self.conn = conn
+        self.tag = tag  # in the environment of everything it starts (see reaper)
         self.pid: int = process.pid
         self.sentinel: int = process.sentinel
         self.state = State.STARTING
@@ -111,8 +115,11 @@ class WorkerHandle:
         """Start a process running ``main(conn, parent_pid)``. Call only from the pool's
         thread: the kernel ties the worker's death signal to the thread that forked it."""
         ctx = get_context("loky")
+        _resource_trackers_running()  # (starting one lets SIGINT in again in this thread)
+        block_interrupts()  # the worker starts with Ctrl-C held back (see worker.main)
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        process = ctx.Process(target=main, args=(child_conn, os.getpid()), name=name)
+        env, tag = reaper.worker_environment(name)  # its processes can be found, always
+        process = ctx.Process(target=main, args=(child_conn, os.getpid()), name=name, env=env)
         process.init_main_module = False  # never re-run the user's __main__ in a worker
         try:
             process.start()
@@ -121,7 +128,7 @@ class WorkerHandle:
             raise
         finally:
             child_conn.close()
-        return cls(process, parent_conn)
+        return cls(process, parent_conn, tag)
 
     @property
     def alive(self) -> bool:
@@ -227,6 +234,41 @@ def prctl(option: int, value: int) -> bool:
         return int(libc.prctl(option, value, 0, 0, 0)) == 0
     except Exception:
         return False
+
+
+def block_interrupts() -> None:
+    """Hold SIGINT back in the calling thread (the pool's) and in every process it starts.
+
+    A terminal's Ctrl-C reaches the whole process group, workers included; a worker still
+    importing, before its own handler is in place, would die of it with a traceback. A
+    blocked signal stays blocked across fork and exec, so a worker launched from a thread
+    that blocks SIGINT gets a Ctrl-C only once it unblocks it (:func:`allow_interrupts`).
+    The kernel hands process-wide signals to threads that do not block them: the main
+    thread still gets the parent's own Ctrl-C.
+    """
+    if hasattr(signal, "pthread_sigmask") and threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _resource_trackers_running() -> None:
+    """loky starts its resource tracker and multiprocessing's with a worker's first
+    launch; the latter unblocks SIGINT in the launching thread when it starts (its
+    bpo-33613 mask, undone unconditionally). Started here first, they are left alone."""
+    from multiprocessing import resource_tracker as multiprocessing_tracker
+
+    from loky.backend import resource_tracker as loky_tracker
+
+    loky_tracker.ensure_running()
+    if os.name == "posix":
+        multiprocessing_tracker.ensure_running()
+
+
+def allow_interrupts() -> None:
+    """Let SIGINT in again (a worker, once its handler is in place)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def die_with_parent_thread(signal_number: int) -> bool:

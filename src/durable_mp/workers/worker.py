@@ -36,7 +36,12 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from durable_mp.workers import protocol
-from durable_mp.workers.processes import adopt_orphans, die_with_parent_thread, end_descendants
+from durable_mp.workers.processes import (
+    adopt_orphans,
+    allow_interrupts,
+    die_with_parent_thread,
+    end_descendants,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -49,6 +54,7 @@ def main(conn: Connection, parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     adopt_orphans()
     signal.signal(signal.SIGINT, _ignore_signal)
+    allow_interrupts()  # launched with SIGINT blocked: a Ctrl-C held back lands here
     link = attach(conn)
     pid = os.getpid()
     try:
