@@ -132,5 +132,14 @@ def dispatch(settings: Settings) -> list[ScenarioResult]:
         baseline=LOKY,
         parameters={"blocks": blocks, "calls_per_block": calls},
     )
-    result.targets.append(Target("pool round trip median", POOL, 200.0, False, result.median(POOL)))
+    result.targets += [
+        Target("pool round trip median", POOL, 200.0, False, result.median(POOL)),
+        Target(
+            "pool vs raw floor (x)",
+            f"{POOL} vs {RAW}",
+            3.0,
+            False,
+            result.median(POOL) / result.median(RAW),
+        ),
+    ]
     return [result]

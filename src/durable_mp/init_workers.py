@@ -1,48 +1,80 @@
-"""Start the step workers during Lambda's INIT, in the background.
+"""Start the step workers in the background as soon as a handler module is imported.
 
-Importing a module with a ``@durable_execution`` handler is the sandbox's INIT phase. On
-Lambda (``AWS_LAMBDA_RUNTIME_API`` is set) the worker pool is started then, on a
-background thread, so the first invocation finds warm workers instead of paying ~100 ms
-per worker; the pool then lives as long as the sandbox, across freezes. Nothing starts
-outside Lambda, for a handler whose steps run on threads, or with
-``DURABLE_MP_INIT_WORKERS=0``.
+Importing a module with a ``@durable_execution`` handler is Lambda's INIT phase, and the
+start of every local run (``durable-mp run``, a script, a test). When the handler's steps
+run in processes, the decorator starts the process-wide worker pool on a background
+thread: its fork server boots (imports what a step needs) while the rest of the module,
+the runtime and the first invocation get going, so the first step finds its workers
+forked and waiting instead of paying for a fresh interpreter. On Lambda the pool then
+lives as long as the sandbox, across freezes.
+
+Nothing starts for a handler whose steps run on threads (``step_executor`` or
+``DURABLE_MP_STEP_EXECUTOR``), with ``DURABLE_MP_INIT_WORKERS=0``, or while
+:func:`held_back` is in force (``durable-mp run --executor thread`` imports a handler
+whose own choice it overrides).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from durable_mp.engine.scope import InvocationSettings
 
 OPT_OUT_ENV = "DURABLE_MP_INIT_WORKERS"
-RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
 _started = False
+_held_back = 0
 _lock = threading.Lock()
 logger = logging.getLogger(__name__)
 
 
 def start_workers_during_init(settings: InvocationSettings) -> None:
-    """Start the default pool on a daemon thread, once per process, if INIT is under way."""
+    """Start the default pool on a daemon thread, once per process, if steps run in
+    processes."""
     global _started  # noqa: PLW0603 - once per process
-    if not os.environ.get(RUNTIME_API_ENV) or os.environ.get(OPT_OUT_ENV, "1").strip() == "0":
+    if os.environ.get(OPT_OUT_ENV, "1").strip() == "0":
         return
     from durable_mp.engine.executors import executor_from_environment
 
     chosen = settings.step_executor or executor_from_environment() or "process"
     if chosen != "process":
         return
+    from durable_mp.workers.worker import in_worker
+
+    if in_worker():
+        return  # a step body that imports a handler module: its worker is no pool owner
     with _lock:
-        if _started:
+        if _started or _held_back:
             return
         _started = True
     threading.Thread(
-        target=_start, args=(settings.workers, settings.max_workers),
-        name="durable-mp-init-workers", daemon=True,
+        target=_start,
+        args=(settings.workers, settings.max_workers),
+        name="durable-mp-init-workers",
+        daemon=True,
     ).start()
+
+
+@contextlib.contextmanager
+def held_back(hold: bool = True) -> Iterator[None]:
+    """While in force (and ``hold`` is true), decorating a handler starts nothing."""
+    global _held_back  # noqa: PLW0603 - counts nested holds
+    if not hold:
+        yield
+        return
+    with _lock:
+        _held_back += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _held_back -= 1
 
 
 def _start(workers: int | None, max_workers: int | None) -> None:
@@ -51,4 +83,4 @@ def _start(workers: int | None, max_workers: int | None) -> None:
     try:
         worker_pool(workers, max_workers)
     except Exception:  # the first process step will start (and report) it again
-        logger.warning("could not start the step workers during INIT", exc_info=True)
+        logger.warning("could not start the step workers in the background", exc_info=True)

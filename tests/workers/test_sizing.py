@@ -1,21 +1,21 @@
 from __future__ import annotations
 
-import loky
 import pytest
 
-from durable_mp.workers.processes import lambda_vcpus, usable_cpu_count
+from durable_mp.workers import sizing
+from durable_mp.workers.sizing import lambda_vcpus, usable_cpu_count
 
 MEMORY = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 
 
 @pytest.fixture
 def cpus(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setattr(loky, "cpu_count", lambda *a, **k: 8)
+    monkeypatch.setattr(sizing, "host_cpu_count", lambda: 8)
     monkeypatch.delenv(MEMORY, raising=False)
     return monkeypatch
 
 
-def test_outside_lambda_uses_loky_count(cpus: pytest.MonkeyPatch) -> None:
+def test_outside_lambda_uses_the_host_count(cpus: pytest.MonkeyPatch) -> None:
     assert usable_cpu_count() == 8
 
 
@@ -29,7 +29,7 @@ def test_lambda_memory_caps_the_count(cpus: pytest.MonkeyPatch, memory: str, exp
 
 
 def test_cgroup_quota_below_lambda_share_wins(cpus: pytest.MonkeyPatch) -> None:
-    cpus.setattr(loky, "cpu_count", lambda *a, **k: 2)
+    cpus.setattr(sizing, "host_cpu_count", lambda: 2)
     cpus.setenv(MEMORY, "10240")
     assert usable_cpu_count() == 2
 
@@ -41,7 +41,7 @@ def test_unusable_memory_setting_is_ignored(cpus: pytest.MonkeyPatch, memory: st
 
 
 def test_never_below_one(cpus: pytest.MonkeyPatch) -> None:
-    cpus.setattr(loky, "cpu_count", lambda *a, **k: 0)
+    cpus.setattr(sizing, "host_cpu_count", lambda: 0)
     assert usable_cpu_count() == 1
     assert lambda_vcpus(1) == 1
     assert lambda_vcpus(100_000) == 6

@@ -67,7 +67,7 @@ class ProcessExecutor:
             on_message=attempt.on_message,
             on_request=attempt.on_request,
         )
-        return pool.submit(pool_job).result()
+        return pool.run(pool_job)
 
 
 def worker_pool(workers: int | None, max_workers: int | None) -> WorkerPool:
@@ -114,7 +114,7 @@ class _RunningAttempt:
         except Exception as error:
             reply(error)
             return
-        pool, job = self._pool, reply.future
+        pool, job = self._pool, reply.job
         assert job is not None  # the pool answers requests of ended jobs itself
         pool.mark_blocked(job)
 

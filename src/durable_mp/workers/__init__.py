@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from durable_mp.workers.errors import RemoteError
     from durable_mp.workers.jobs import BodyRun, Job, Outcome, Replier
     from durable_mp.workers.pool import WorkerPool, default_max_total_workers, default_pool
-    from durable_mp.workers.processes import usable_cpu_count
+    from durable_mp.workers.sizing import usable_cpu_count
     from durable_mp.workers.worker import in_worker, request_from_parent, send_to_parent
 
 _HOMES = {
@@ -82,7 +82,7 @@ _HOMES = {
     "in_worker": "worker",
     "request_from_parent": "worker",
     "send_to_parent": "worker",
-    "usable_cpu_count": "processes",
+    "usable_cpu_count": "sizing",
 }
 
 __all__ = [

@@ -1,0 +1,95 @@
+"""Starting the pool's fork server, and asking it for workers (the pool's side of ``zygote.py``).
+
+The fork server is started as loky starts a process -- a fresh interpreter, fork and exec,
+with only its own socket inherited -- but through ``subprocess`` (vfork) rather than
+loky's launcher: that launcher imports all of loky in the parent and starts two resource
+trackers (loky's and multiprocessing's), extra interpreters that only matter for semaphores
+and shared memory, which this pool never uses. The interpreter gets the pool's
+``sys.path`` on its command line; the working directory and environment are inherited.
+
+Only the pool thread calls these: the fork server's death signal is tied to the thread
+that started it, and that thread lives as long as the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from typing import Any
+
+BOOTSTRAP = (
+    "import sys; sys.path[:] = {path!r}; "
+    "from durable_mp.workers.zygote import serve; serve({fd}, {parent})"
+)
+
+
+class Zygote:
+    """The pool's handle on its fork server: its process and its control socket."""
+
+    def __init__(self, process: subprocess.Popen[bytes], control: socket.socket) -> None:
+        self.process = process
+        self.control = control
+        self.pid = process.pid
+        self.ready = False
+
+    @classmethod
+    def launch(cls) -> Zygote:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            command = BOOTSTRAP.format(path=list(sys.path), fd=theirs.fileno(), parent=os.getpid())
+            process = subprocess.Popen(
+                [sys.executable, "-c", command], pass_fds=(theirs.fileno(),), close_fds=True
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return cls(process, ours)
+
+    def fileno(self) -> int:
+        return self.control.fileno()
+
+    def request_worker(self, request_id: int) -> socket.socket:
+        """Ask for a worker (answered by ``("forked", request_id, pid)``); the pool's end of
+        the new worker's socket. OSError if the fork server is gone."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            cwd: str | None = os.getcwd()
+        except OSError:
+            cwd = None
+        request = pickle.dumps(("fork", request_id, list(sys.path), cwd))
+        try:
+            socket.send_fds(self.control, [request], [theirs.fileno()])
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ours
+
+    def receive(self) -> tuple[Any, ...] | None:
+        """The next message from the fork server; None once it is gone."""
+        try:
+            data = self.control.recv(1 << 20)
+        except (ConnectionError, OSError):
+            return None
+        if not data:
+            return None
+        message: tuple[Any, ...] = pickle.loads(data)
+        return message
+
+    def stop(self, timeout: float) -> int | None:
+        """Close the control socket (the fork server kills what is left below it and exits)
+        and wait for it; killed if it takes longer than ``timeout``. Its exit code."""
+        with contextlib.suppress(OSError):
+            self.control.close()
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
