@@ -2,6 +2,7 @@
 
     python -m benchmarks.child coldstart process|thread|official
     python -m benchmarks.child memory process|thread|official ITEMS ITERATIONS
+    python -m benchmarks.child scale process|thread|official map|steps ITEMS
 
 ``coldstart`` prints ``first-result`` the moment the handler's first step returns (the
 parent times the line from process start), then a JSON line of in-process timings.
@@ -137,11 +138,52 @@ def memory(contender: str, items: int, iterations: int) -> None:
     print(json.dumps(report), flush=True)
 
 
+def scale(contender: str, kind: str, items: int) -> None:
+    """One map over ``items`` trivial items (or as many sequential steps): wall time,
+    then (durable-mp) a replay of the finished execution, and this process's peak RSS."""
+    from benchmarks import workloads
+    from benchmarks.contenders import run_official
+
+    timings: dict[str, Any] = {}
+    if contender == "official":
+        handler = workloads.official_trivial_map() if kind == "map" else workloads.official_steps()
+        seconds, value = run_official(handler, {"items": items, "steps": items})
+    else:
+        from durable_mp.local import LocalRunner, LocalService
+
+        handler = (
+            workloads.dmp_trivial_map(contender)
+            if kind == "map"
+            else workloads.dmp_steps(contender)
+        )
+        service = LocalService()
+        runner = LocalRunner(service, {"scale": handler})
+        started = time.perf_counter()
+        record = runner.run("scale", {"items": items, "steps": items})
+        seconds = time.perf_counter() - started
+        if record.status != "SUCCEEDED":
+            raise RuntimeError(f"execution ended {record.status}: {record.error}")
+        value = json.loads(record.result or "null")
+        started = time.perf_counter()
+        replayed = runner.replay(record.arn)
+        timings["replay_s"] = time.perf_counter() - started
+        if replayed.get("Status") != "SUCCEEDED":
+            raise RuntimeError(f"replay answered {replayed.get('Status')}")
+    expected = sum(range(items))
+    if value != expected:
+        raise RuntimeError(f"{contender} {kind} of {items} gave {value}, expected {expected}")
+    timings["seconds"] = seconds
+    timings["parent_mb"] = _peak_rss_mb()
+    print(json.dumps(timings), flush=True)
+
+
 def main(argv: list[str]) -> None:
     if argv[0] == "coldstart":
         coldstart(argv[1])
     elif argv[0] == "memory":
         memory(argv[1], int(argv[2]), int(argv[3]))
+    elif argv[0] == "scale":
+        scale(argv[1], argv[2], int(argv[3]))
     else:
         raise SystemExit(__doc__)
 

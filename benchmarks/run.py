@@ -11,6 +11,7 @@ Scenarios (the numbers of issue 6):
 7. scaling of the CPU fan-out with 1, 2 (and all usable) workers
 8. memory: peak RSS of the parent and the workers during scenario 1
 9. per-step overhead of scenario 2 on the in-memory store, SQLite in memory, a SQLite file
+10. maps that scale: ``ctx.map`` over 1,000 to 50,000 trivial items (time, peak RSS, replay)
 
 Contenders: durable-mp in process and thread mode (on the in-memory embedded service)
 and the official SDK (on its testing library's in-memory service), in this process,
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import dispatch, fanout, fresh, overhead, payloads, report, stores
+from benchmarks import dispatch, fanout, fresh, maps, overhead, payloads, report, stores
 from benchmarks.common import ScenarioResult, Settings
 from benchmarks.contenders import official_available
 
@@ -44,6 +45,7 @@ SCENARIOS: dict[int, tuple[str, Scenario]] = {
     7: ("scaling", fanout.scaling),
     8: ("memory", fresh.memory),
     9: ("per-step overhead by store", stores.stores),
+    10: ("maps that scale", maps.scale),
 }
 
 

@@ -101,6 +101,20 @@ def dmp_steps(executor: str, checkpointing: str = "synchronous") -> Any:
     return handler
 
 
+def dmp_trivial_map(executor: str) -> Any:
+    """``ctx.map`` over ``event["items"]`` items, each one trivial step; returns the sum."""
+    from durable_mp import durable_execution
+
+    @durable_execution(step_executor=executor)
+    def handler(event: dict[str, Any], ctx: Any) -> int:
+        def item(child: Any, value: int, index: int, items: list[int]) -> int:
+            return child.step(functools.partial(_trivial_step, value), name="trivial")
+
+        return sum(ctx.map(list(range(event["items"])), item, name="map").get_results())
+
+    return handler
+
+
 def dmp_payload(executor: str, serdes: Any = None) -> Any:
     """One step returning ``event["size"]`` bytes of text; returns its length."""
     from durable_mp import StepConfig, durable_execution
@@ -150,6 +164,19 @@ def official_fanout_parallel() -> Any:
         iterations = event["iterations"]
         branches = [functools.partial(branch, iterations + i, i) for i in range(event["items"])]
         return ctx.parallel(branches, name="fan-out").get_results()
+
+    return handler
+
+
+def official_trivial_map() -> Any:
+    from aws_durable_execution_sdk_python.execution import durable_execution
+
+    @durable_execution
+    def handler(event: dict[str, Any], ctx: Any) -> int:
+        def item(child: Any, value: int, index: int, items: list[int]) -> int:
+            return child.step(functools.partial(_trivial_step, value), name="trivial")
+
+        return sum(ctx.map(list(range(event["items"])), item, name="map").get_results())
 
     return handler
 

@@ -41,3 +41,17 @@ def test_smoke_run_of_scenarios_1_to_4(tmp_path):
     assert "official SDK" in contenders
     assert data["meta"]["machine"]["usable_cpus"] >= 1
 
+
+
+def test_smoke_run_of_the_map_scale_scenario():
+    from benchmarks.maps import scale
+
+    times, memory, replays = scale(SMOKE)
+    assert {row.contender for row in times.rows} == {
+        "durable-mp process map, 100",
+        "durable-mp process steps, 100",
+        "official SDK map, 100",
+    }
+    for result in (times, memory, replays):
+        assert result.rows and all(row.median > 0 for row in result.rows), result.key
+        assert all(target.value > 0 for target in result.targets), result.key

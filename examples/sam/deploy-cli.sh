@@ -24,4 +24,4 @@ aws lambda wait function-active-v2 --function-name "$FUNCTION"
 VERSION=$(aws lambda publish-version --function-name "$FUNCTION" --query Version --output text)
 aws lambda invoke --function-name "$FUNCTION:$VERSION" --invocation-type Event \
     --durable-execution-name primes-1 --cli-binary-format raw-in-base64-out \
-    --payload '{"limit": 300000, "chunks": 4}' /dev/stdout
+    --payload '{"limit": 2000000, "chunks": 8}' /dev/stdout

@@ -11,7 +11,7 @@ import random
 import string
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from durable_mp.concurrency.completion import (  # re-exported: official names
     BatchItemStatus as BatchItemStatus,
@@ -154,30 +154,30 @@ CheckpointingMode = Literal["synchronous", "pipelined"]
 CHECKPOINTING_MODES: tuple[CheckpointingMode, ...] = ("synchronous", "pipelined")
 
 
+def _one_of(value: str, choices: tuple[str, ...], source: str, what: str) -> None:
+    if value not in choices:
+        raise ValidationError(
+            f"{source}={value!r} is not {what}; use one of "
+            + ", ".join(repr(name) for name in choices)
+        )
+
+
 def validate_checkpointing(
     mode: str | None, source: str = "checkpointing"
 ) -> CheckpointingMode | None:
     """Check a checkpointing mode; ``source`` names where it came from for the message."""
     if mode is None:
         return None
-    if mode not in CHECKPOINTING_MODES:
-        raise ValidationError(
-            f"{source}={mode!r} is not a checkpointing mode; use one of "
-            + ", ".join(repr(name) for name in CHECKPOINTING_MODES)
-        )
-    return mode
+    _one_of(mode, CHECKPOINTING_MODES, source, "a checkpointing mode")
+    return cast("CheckpointingMode", mode)
 
 
 def validate_executor(executor: str | None, source: str = "executor") -> StepExecutorName | None:
     """Check an executor name; ``source`` names where it came from for the message."""
     if executor is None:
         return None
-    if executor not in STEP_EXECUTORS:
-        raise ValidationError(
-            f"{source}={executor!r} is not a step executor; use one of "
-            + ", ".join(repr(name) for name in STEP_EXECUTORS)
-        )
-    return executor
+    _one_of(executor, STEP_EXECUTORS, source, "a step executor")
+    return cast("StepExecutorName", executor)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ Decoder = Callable[[Any, Callable[[Any], Any]], Any]
 
 _ENCODERS: list[tuple[type | tuple[type, ...], str, Encoder]] = []
 _DECODERS: dict[str, Decoder] = {}
+_EXACT: dict[type, tuple[str, Encoder]] = {}
+_PRIMITIVE_TAGS: dict[type, str] = {type(None): "n", bool: "b", str: "s", int: "i", float: "f"}
 
 
 def register_envelope_type(
@@ -103,10 +105,20 @@ def register_envelope_type(
     """
     _ENCODERS.insert(0, (py_type, tag, encode))
     _DECODERS[tag] = decode
+    for exact in py_type if isinstance(py_type, tuple) else (py_type,):
+        _EXACT[exact] = (tag, encode)
 
 
 def _encode(value: Any) -> dict[str, Any]:
-    # bool is an int subclass and datetime a date subclass: the order below matters.
+    # Exact types first, by one dict lookup each (most values); then, for subclasses,
+    # the ordered checks (bool is an int subclass and datetime a date subclass).
+    kind = type(value)
+    primitive = _PRIMITIVE_TAGS.get(kind)
+    if primitive is not None:
+        return {TYPE_TOKEN: primitive, VALUE_TOKEN: value}
+    exact = _EXACT.get(kind)
+    if exact is not None:
+        return {TYPE_TOKEN: exact[0], VALUE_TOKEN: exact[1](value, _encode)}
     match value:
         case None:
             return {TYPE_TOKEN: "n", VALUE_TOKEN: None}

@@ -14,12 +14,11 @@ from pathlib import Path
 from durable_mp.lambda_service import InvocationStatus, OperationStatus
 from durable_mp.testing import DurableFunctionCloudTestRunner, ExecutionStatus
 from tests.serve.helpers import DUMMY_AWS
-from tests.serve.test_dex_acceptance import dex_and_serve  # noqa: F401 (fixture)
 
 SERVED = Path(__file__).resolve().parents[1] / "testing" / "served_handlers.py"
 
 
-def test_the_cloud_runner_runs_a_test_against_dex_and_serve(dex_and_serve, monkeypatch):  # noqa: F811
+def test_the_cloud_runner_runs_a_test_against_dex_and_serve(dex_and_serve, monkeypatch):
     for name, value in DUMMY_AWS.items():
         monkeypatch.setenv(name, value)
     dex_url, _client, _serve = dex_and_serve(f"{SERVED}:approval_flow")
@@ -64,7 +63,7 @@ def test_approval(durable_runner):
 '''
 
 
-def test_the_plugin_runs_one_test_file_locally_and_against_the_endpoint(dex_and_serve, tmp_path):  # noqa: F811
+def test_the_plugin_runs_one_test_file_locally_and_against_the_endpoint(dex_and_serve, tmp_path):
     import subprocess
     import sys
 

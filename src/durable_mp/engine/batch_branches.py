@@ -86,29 +86,10 @@ def branch_identifier(
     )
 
 
-def _run_branch(
-    batch_ctx: OperationContext, batch_id: OperationIdentifier, batch: Batch, branch: Branch
-) -> Any:
-    identifier = branch_identifier(batch_ctx, batch_id, batch, branch)
-    checkpoint = batch_ctx.scope.manager.get(identifier.operation_id)
-    if batch.nesting is NestingType.FLAT and checkpoint is not None:
-        raise NonDeterministicExecutionError(
-            f"Non-deterministic branch nesting at operation {identifier.path}: the checkpoint "
-            "holds a NESTED branch context but the batch now uses FLAT nesting",
-            step_id=identifier.operation_id,
-        )
-    identifier.validate_replay(checkpoint)
-    if checkpoint is not None and batch_ctx.is_replaying():
-        batch_ctx.scope.hooks.reached_on_replay(checkpoint)
-    config: ChildConfig[Any] = ChildConfig(
-        serdes=batch.item_serdes, is_virtual=batch.nesting is NestingType.FLAT
-    )
-    return run_child(batch_ctx, identifier, branch.func, config)
-
-
 def run_branch(
     batch_ctx: OperationContext, batch_id: OperationIdentifier, batch: Batch, branch: Branch
 ) -> Any:
+    """Run one branch as its child context (or read its outcome from the checkpoint)."""
     identifier = branch_identifier(batch_ctx, batch_id, batch, branch)
     checkpoint = batch_ctx.scope.manager.get(identifier.operation_id)
     if batch.nesting is NestingType.FLAT and checkpoint is not None:
