@@ -14,13 +14,12 @@ context before the reply goes out. If the invocation stops first, the reply is a
 from __future__ import annotations
 
 import functools
-import os
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from durable_mp.engine.step_body import run_in_worker
-from durable_mp.exceptions import InternalInvariantError, StepPicklingError, ValidationError
+from durable_mp.exceptions import InternalInvariantError, StepPicklingError
 from durable_mp.workers.jobs import Job, Outcome
 from durable_mp.workers.protocol import (
     AwaitReply,
@@ -39,9 +38,6 @@ if TYPE_CHECKING:
     from durable_mp.engine.step_body import ParentSide, StepJob
     from durable_mp.workers.jobs import Replier
     from durable_mp.workers.pool import WorkerPool
-
-MAX_WORKERS_ENV = "DURABLE_MP_MAX_WORKERS"
-
 
 class ProcessExecutor:
     """Runs the body in a worker process of the warm, process-wide pool."""
@@ -72,18 +68,9 @@ class ProcessExecutor:
 
 def worker_pool(workers: int | None, max_workers: int | None) -> WorkerPool:
     """The process-wide pool with this handler's sizes (env var for the cap)."""
-    from durable_mp.workers.pool import default_pool
+    from durable_mp.workers.pool import configured_pool
 
-    if max_workers is None:
-        value = os.environ.get(MAX_WORKERS_ENV, "").strip()
-        if value:
-            try:
-                max_workers = int(value)
-            except ValueError:
-                raise ValidationError(
-                    f"{MAX_WORKERS_ENV}={value!r} is not a whole number of worker processes"
-                ) from None
-    return default_pool(workers, max_workers)
+    return configured_pool(workers, max_workers)
 
 
 class _RunningAttempt:

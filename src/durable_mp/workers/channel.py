@@ -84,8 +84,9 @@ class Channel:
 
     def readable(self, timeout: float = 0.0) -> bool:
         """Whether a frame (or the end of the stream) is waiting to be read."""
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        return bool(ready)
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(int(timeout * 1000)))
 
     def close(self) -> None:
         self.sock.close()

@@ -128,7 +128,7 @@ def _end(
         mine = worker.item is item
         if mine:
             state.detach_locked(worker)
-            if worker.state is State.BUSY:
+            if worker.state is State.BUSY and not state.closing:
                 worker.state = State.IDLE
         worker.reader = None
         close = worker.state is State.DEAD

@@ -76,7 +76,14 @@ class Zygote:
         """The next message from the fork server; None once it is gone."""
         try:
             data = self.control.recv(1 << 20)
-        except (ConnectionError, OSError):
+        except ConnectionResetError:
+            # It died with a request of ours unread: the kernel reports that first, but
+            # what it sent before dying is still queued.
+            try:
+                data = self.control.recv(1 << 20, socket.MSG_DONTWAIT)
+            except OSError:
+                return None
+        except OSError:
             return None
         if not data:
             return None

@@ -24,7 +24,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
-from durable_mp.exceptions import WorkerPoolError
+from durable_mp.exceptions import ValidationError, WorkerPoolError
 from durable_mp.workers import errors
 from durable_mp.workers.direct import run_direct, wake_others
 from durable_mp.workers.jobs import WorkItem
@@ -62,6 +62,8 @@ class WorkerPool:
         self._thread = PoolThread(self._state)
         self._thread.start()
         problem = self._thread.wait_launched()
+        if isinstance(problem, WorkerPoolError):
+            raise WorkerPoolError(f"could not start worker processes: {problem}") from problem
         if problem is not None:
             raise WorkerPoolError(
                 f"could not start worker processes ({problem!r}); check process limits"
@@ -222,6 +224,15 @@ _lock = threading.Lock()
 _pool: WorkerPool | None = None
 
 
+def shared_pool() -> WorkerPool | None:
+    """The process-wide pool if this process has started one (and it is not shut down)."""
+    with _lock:
+        pool = _pool
+    if pool is None or pool.closed or not pool.owned_by_this_process:
+        return None
+    return pool
+
+
 @functools.cache
 def _cpu_slots() -> int:
     """Usable CPUs, read once per process (the lookup costs ~25 µs, too much per step)."""
@@ -245,3 +256,21 @@ def default_pool(workers: int | None = None, max_total_workers: int | None = Non
         elif size != pool.size or cap != pool.max_total_workers:
             pool.resize(size, max_total_workers=cap)
         return pool
+
+
+MAX_WORKERS_ENV = "DURABLE_MP_MAX_WORKERS"
+
+
+def configured_pool(workers: int | None, max_workers: int | None) -> WorkerPool:
+    """The shared pool with a handler's sizes; the cap from ``DURABLE_MP_MAX_WORKERS``
+    unless the handler gives one."""
+    if max_workers is None:
+        value = os.environ.get(MAX_WORKERS_ENV, "").strip()
+        if value:
+            try:
+                max_workers = int(value)
+            except ValueError:
+                raise ValidationError(
+                    f"{MAX_WORKERS_ENV}={value!r} is not a whole number of worker processes"
+                ) from None
+    return default_pool(workers, max_workers)

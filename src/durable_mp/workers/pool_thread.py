@@ -29,6 +29,7 @@ from durable_mp.workers.launcher import Zygote
 from durable_mp.workers.pool_state import decide
 from durable_mp.workers.processes import State, WorkerHandle
 from durable_mp.workers.trees import kill_tree, tree_rss
+from durable_mp.workers.zygote import PRELOAD_ENV
 
 if TYPE_CHECKING:
     from durable_mp.workers.jobs import WorkItem
@@ -172,7 +173,10 @@ class PoolThread(threading.Thread):
         elif kind == "failed":
             with self._state.lock:
                 self._state.start_failures = MAX_START_FAILURES
-                self._state.start_problem = f"the fork server could not start: {message[1]}"
+                self._state.start_problem = (
+                    f"the worker fork server could not import what workers need ({message[1]});"
+                    f" check {PRELOAD_ENV} and that this Python can import durable_mp"
+                )
             self._dirty = True
 
     def _on_forked(self, request_id: int, pid: int) -> None:
@@ -213,13 +217,18 @@ class PoolThread(threading.Thread):
         _log.warning("the worker fork server %d %s", zygote.pid, errors.describe_exit(code))
         with self._state.lock:
             lost = list(self._state.workers)
-            if self._state.start_failures < MAX_START_FAILURES:
+            if self._state.start_failures < MAX_START_FAILURES:  # else it said why
                 self._state.start_failures += 1
-                if not self._state.start_problem:
-                    self._state.start_problem = (
-                        f"the worker fork server {errors.describe_exit(code)}"
-                    )
+                self._state.start_problem = f"the worker fork server {errors.describe_exit(code)}"
+            unforked = [worker for worker in lost if worker.state is State.STARTING]
+            for worker in unforked:
+                self._state.workers.remove(worker)
+                worker.state = State.DEAD
+        for worker in unforked:
+            worker.close()
         for worker in lost:
+            if worker.state is State.DEAD:
+                continue
             if worker.pid:
                 kill_tree(worker.pid)
             self._on_exit(worker, None)
@@ -306,7 +315,7 @@ class PoolThread(threading.Thread):
             worker.exitcode = exitcode
             read_by_caller = worker.reader is not None
             item = None if read_by_caller else state.detach_locked(worker)
-            if was is State.STARTING:
+            if was is State.STARTING and state.start_failures < MAX_START_FAILURES:
                 state.start_failures += 1
                 state.start_problem = f"worker {worker.pid} {errors.describe_exit(exitcode)}"
         _log.debug("worker %d ended: %s", worker.pid, errors.describe_exit(exitcode))

@@ -119,8 +119,9 @@ class WorkerHandle:
 
     def wait_interrupt(self, timeout: float) -> bool:
         """After the socket's end: wait for the pool thread's word (True) or time out."""
-        ready, _, _ = select.select([self._interrupt_r], [], [], timeout)
-        return bool(ready)
+        poller = select.poll()
+        poller.register(self._interrupt_r, select.POLLIN)
+        return bool(poller.poll(int(timeout * 1000)))
 
     def interrupt(self) -> None:
         """Wake the job's reader (from the pool thread)."""

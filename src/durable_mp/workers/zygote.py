@@ -4,9 +4,9 @@ A fresh interpreter needs ~100 ms and more before it has imported what a worker 
 fork of a process that already has costs a millisecond or two, and the two share those
 pages until one writes to them. So each pool starts one fork server, a fresh interpreter
 (``launcher.py``: fork and exec, so nothing of the pool's process -- its threads, its
-locks, its open files -- is inherited), which imports :data:`PRELOAD`, freezes the garbage
-collector's view of those objects (``gc.freeze``: a worker's collections then never write
-to the pages it shares), and then only forks. It never starts a thread, so forking it is
+locks, its open files -- is inherited), which imports :data:`PRELOAD`, moves what it
+imported out of the garbage collector's reach (``gc.freeze``: a worker's collections then
+never write to the pages it shares), and then only forks. It never starts a thread, so forking it is
 safe. No semaphore and no shared memory: one socket to the pool, one per worker.
 
 Messages on the control socket (``SOCK_SEQPACKET``, one pickled tuple of plain data each)::
@@ -45,13 +45,12 @@ import time
 import traceback
 from typing import Any
 
-PRELOAD = (
-    "cloudpickle",
-    "psutil",
-    "durable_mp.workers.worker",
-    "durable_mp.workers.trees",
-    "durable_mp.engine.step_body",
-)
+# What every worker needs before its first job: its loop, and what a step's call unpickles
+# to. (psutil is left out: a worker imports it only if it has processes to kill.)
+PRELOAD = ("cloudpickle", "durable_mp.workers.worker", "durable_mp.engine.step_body")
+# More modules for every worker, comma-separated: the fork server imports them once, its
+# workers share their pages. Modules that start threads when imported do not belong here.
+PRELOAD_ENV = "DURABLE_MP_WORKER_PRELOAD"
 _PARENT_CHECK_MS = 1000
 
 
@@ -67,14 +66,17 @@ def serve(control_fd: int, parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the pool died before the death signal was set up
         return
     adopt_orphans()
+    gc.disable()  # nothing to collect while importing; what is imported stays for good
+    extra = [name.strip() for name in os.environ.get(PRELOAD_ENV, "").split(",")]
     try:
-        for name in PRELOAD:
+        for name in [*PRELOAD, *filter(None, extra)]:
             importlib.import_module(name)
-    except BaseException:
-        _tell(control, ("failed", traceback.format_exc(limit=20)))
+    except BaseException as exc:
+        traceback.print_exc()
+        _tell(control, ("failed", "".join(traceback.format_exception_only(exc)).strip()))
         raise SystemExit(1) from None
-    gc.collect()
     gc.freeze()
+    gc.enable()
     _tell(control, ("ready", time.monotonic() - started))
     _Server(control, parent_pid).loop()
 
