@@ -20,6 +20,7 @@ import cloudpickle
 
 from durable_mp.engine.step_body import run_in_worker
 from durable_mp.exceptions import InternalInvariantError, StepPicklingError
+from durable_mp.workers import pickling
 from durable_mp.workers.jobs import Job, Outcome
 from durable_mp.workers.protocol import (
     AwaitReply,
@@ -50,7 +51,7 @@ class ProcessExecutor:
 
     def run(self, job: StepJob, parent: ParentSide) -> Outcome:
         try:
-            call = cloudpickle.dumps((run_in_worker, (job,)))
+            call = pickling.dumps((run_in_worker, (job,)))
         except Exception as error:
             return Outcome(error=StepPicklingError(_unpicklable_message(job, error)))
         pool = worker_pool(self._workers, self._max_workers)

@@ -1,16 +1,17 @@
 """One end of a worker's socket: length-prefixed frames, sent and received whole.
 
 A frame is a 4-byte length and that many bytes (``protocol.py`` says what is in them).
-Small frames are sent with one ``sendall`` and read with two ``recv`` calls; a large one is
-sent from its pieces (no joined copy) and read into one buffer of its exact size, handed
-on as a ``memoryview`` so the blob inside it is never copied again.
+Small frames are sent with one ``sendall`` and usually read with one ``recv``: what a read
+brings beyond the frame is kept for the next one. A large frame is sent from its pieces
+(no joined copy) and read into one buffer of its exact size, handed on as a
+``memoryview`` so the blob inside it is never copied again.
 
 Not thread-safe: callers hold a lock per direction, or own the channel alone.
 """
 
 from __future__ import annotations
 
-import select
+import contextlib
 import socket
 import struct
 from typing import TYPE_CHECKING
@@ -22,23 +23,27 @@ if TYPE_CHECKING:
 
 _LENGTH = struct.Struct("!I")
 _SMALL = 1 << 16  # frames up to this size are joined to one buffer and copied once
+_CHUNK = 1 << 16  # what one read asks for
 _MAX_FRAME = (1 << 32) - 1
 
 
 class Channel:
     """Frames over a connected stream socket (blocking)."""
 
-    __slots__ = ("sock",)
+    __slots__ = ("_pending", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self._pending = b""  # read, not yet handed out
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def send(self, parts: Sequence[Blob]) -> None:
         """Send one frame made of ``parts``; OSError if the other end is gone."""
-        size = sum(len(part) if type(part) is bytes else memoryview(part).nbytes for part in parts)
+        size = 0
+        for part in parts:
+            size += len(part) if type(part) is bytes else memoryview(part).nbytes
         if size > _MAX_FRAME:
             raise ValueError(f"a message of {size} bytes is too large for a worker's socket")
         header = _LENGTH.pack(size)
@@ -54,13 +59,29 @@ class Channel:
                 pending[0] = pending[0][sent:]
 
     def recv(self) -> Blob:
-        """The next frame; EOFError once the other end has closed."""
-        (size,) = _LENGTH.unpack(self._exactly(_LENGTH.size))
-        if size <= _SMALL:
-            return self._exactly(size) if size else b""
+        """The next frame; EOFError once the other end has closed (or stopped reading)."""
+        data = self._pending
+        while True:
+            if len(data) >= _LENGTH.size:
+                (size,) = _LENGTH.unpack_from(data)
+                end = _LENGTH.size + size
+                if len(data) >= end:
+                    self._pending = data[end:]
+                    return data[_LENGTH.size : end]
+                if size > _SMALL:
+                    return self._recv_large(data, size)
+            chunk = self.sock.recv(_CHUNK)
+            if not chunk:
+                self._pending = data
+                raise EOFError("the worker's socket is closed")
+            data = data + chunk if data else chunk
+
+    def _recv_large(self, data: bytes, size: int) -> memoryview:
         buffer = bytearray(size)
         view = memoryview(buffer)
-        got = 0
+        got = len(data) - _LENGTH.size
+        view[:got] = data[_LENGTH.size :]
+        self._pending = b""
         while got < size:
             count = self.sock.recv_into(view[got:], size - got, socket.MSG_WAITALL)
             if not count:
@@ -68,25 +89,18 @@ class Channel:
             got += count
         return view
 
-    def _exactly(self, size: int) -> bytes:
-        data = self.sock.recv(size, socket.MSG_WAITALL)
-        if len(data) == size:
-            return data
-        chunks = [data]
-        got = len(data)
-        while got < size:
-            if not data:
-                raise EOFError("the worker's socket is closed")
-            data = self.sock.recv(size - got, socket.MSG_WAITALL)
-            chunks.append(data)
-            got += len(data)
-        return b"".join(chunks)
+    def buffered(self) -> bool:
+        """Whether a whole frame was read already (a wait on the socket would not see it)."""
+        data = self._pending
+        if len(data) < _LENGTH.size:
+            return False
+        size: int = _LENGTH.unpack_from(data)[0]
+        return len(data) >= _LENGTH.size + size
 
-    def readable(self, timeout: float = 0.0) -> bool:
-        """Whether a frame (or the end of the stream) is waiting to be read."""
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return bool(poller.poll(int(timeout * 1000)))
+    def stop_reading(self) -> None:
+        """Wake a thread blocked in :meth:`recv`: what was sent is still read, then EOF."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
 
     def close(self) -> None:
         self.sock.close()

@@ -2,10 +2,12 @@
 
 The caller takes an idle worker under the pool's lock (or waits in the queue until one is
 handed to it), sends the job, and reads the worker's socket itself until the job ends:
-its notes and requests are answered on this thread, and its result is unpickled here. The
-pool thread still polices the job. It never reads this worker's socket; when it kills the
-worker (timeout, memory limit) or hears from the fork server that the worker died, it
-writes to the worker's interrupt pipe, which the caller waits on together with the socket.
+its notes and requests are answered on this thread, and its result is unpickled here --
+one blocking ``recv`` per message, nothing else. The pool thread still polices the job.
+It never reads this worker's socket; when it kills the worker (timeout, memory limit),
+hears from the fork server that the worker died, or the pool shuts down, it interrupts
+the caller (``WorkerHandle.interrupt``): the caller reads what the worker sent before,
+then the end of the stream, and finds out from the worker's state how the job ended.
 
 When the job ends the caller gives the worker back and hands it, and any other idle
 worker, to the next direct jobs in the queue; the pool thread is woken only if something
@@ -72,18 +74,10 @@ def wake_others(assignments: Assignments, me: WorkItem | None = None) -> None:
 def _read_until_end(state: PoolState, worker: WorkerHandle, item: WorkItem) -> Outcome:
     channel = worker.channel
     while True:
-        readable = worker.wait()
-        if not readable:
-            return _interrupted(state, worker, item)
         try:
             frame = channel.recv()
         except (EOFError, OSError):
-            # The worker died; the pool thread will say how (the fork server reports it).
-            if not worker.wait_interrupt(_EXIT_REPORT_SECONDS):
-                _log.warning("worker %d is gone and its exit was not reported", worker.pid)
-                return _end(state, worker, item, Outcome(error=errors.crashed(
-                    item.job.label, worker.pid, None)))
-            return _interrupted(state, worker, item)
+            return _after_the_end(state, worker, item)
         outcome = _take(state, worker, item, frame)
         if outcome is not None:
             return _end(state, worker, item, outcome)
@@ -100,24 +94,20 @@ def _take(
         return Outcome(error=errors.crashed(item.job.label, worker.pid, None))
 
 
-def _interrupted(state: PoolState, worker: WorkerHandle, item: WorkItem) -> Outcome:
-    """The pool thread ended the job (killed the worker) or the worker died."""
-    if not item.done:
-        # It died on its own: what it sent before dying still counts.
-        channel = worker.channel
-        while channel.readable():
-            try:
-                frame = channel.recv()
-            except (EOFError, OSError):
-                break
-            outcome = _take(state, worker, item, frame)
-            if outcome is not None:
-                return _end(state, worker, item, outcome)
-        with state.lock:
-            exitcode = worker.exitcode
-        error = errors.crashed(item.job.label, worker.pid, exitcode)
-        return _end(state, worker, item, Outcome(error=error))
-    return _end(state, worker, item, None)
+def _after_the_end(state: PoolState, worker: WorkerHandle, item: WorkItem) -> Outcome:
+    """The stream ended without the job's end: the pool thread ended the job (killed the
+    worker, shut down), or the worker died -- the pool thread will say how."""
+    if not worker.ended.wait(_EXIT_REPORT_SECONDS) and not item.done:
+        _log.warning("worker %d is gone and its exit was not reported", worker.pid)
+        worker.kill()
+        return _end(state, worker, item, Outcome(error=errors.crashed(
+            item.job.label, worker.pid, None)))
+    if item.done:
+        return _end(state, worker, item, None)
+    with state.lock:
+        exitcode = worker.exitcode
+    error = errors.crashed(item.job.label, worker.pid, exitcode)
+    return _end(state, worker, item, Outcome(error=error))
 
 
 def _end(
@@ -132,12 +122,12 @@ def _end(
                 worker.state = State.IDLE
         worker.reader = None
         close = worker.state is State.DEAD
-        assignments = state.dispatch_locked(by_pool_thread=False)
-        settled = state.settled_locked()
+        assignments = state.dispatch_locked(by_pool_thread=False) if state.queue else []
+        settled = mine and not state.queue and state.settled_locked()
     wake_others(assignments)
     if close:
         worker.close()
-    if not settled or not mine:
+    if not settled:
         state.wake()
     if outcome is not None and item.claim():
         item.finish(outcome)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from durable_mp.workers import errors, protocol
+from durable_mp.workers import errors, pickling, protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -204,9 +204,9 @@ class Replier:
         if not self._used.acquire(blocking=False):
             return
         try:
-            blob = cloudpickle.dumps(value)
+            blob = pickling.dumps(value)
         except Exception as exc:
-            blob = cloudpickle.dumps(errors.reply_unpicklable(self._label, repr(exc)))
+            blob = pickling.dumps(errors.reply_unpicklable(self._label, repr(exc)))
         if self._current():
             self._send(protocol.Reply(self._request_id, blob))
 

@@ -155,7 +155,9 @@ class PoolState:
 
     def settled_locked(self) -> bool:
         """Nothing for the pool thread to do: no queue, as many workers as slots."""
-        return not self.queue and sum(1 for w in self.workers if w.alive) == self.size
+        if self.queue or len(self.workers) != self.size:
+            return False
+        return all(w.state is State.IDLE or w.state is State.BUSY for w in self.workers)
 
 
 # -- the policy ----------------------------------------------------------------------

@@ -249,22 +249,25 @@ class PoolThread(threading.Thread):
             self._selector.unregister(worker.channel.sock)
 
     def _receive(self, worker: WorkerHandle) -> None:
-        """Handle one message from the worker (or notice its socket closed)."""
-        try:
-            frame = worker.channel.recv()
-        except (EOFError, OSError):
-            self._unwatch(worker)  # it died; the fork server will say how
-            return
-        with self._state.lock:
-            item = worker.item
-        try:
-            outcome = respond(self._state, worker, item, protocol.decode(frame))
-        except ValueError:
-            _log.exception("worker %d sent a malformed message; killing it", worker.pid)
-            self._kill(worker, None, None)
-            return
-        if outcome is not None and item is not None:
-            self._on_end(worker, item, outcome)
+        """Handle the worker's messages (or notice its socket closed)."""
+        while True:
+            try:
+                frame = worker.channel.recv()
+            except (EOFError, OSError):
+                self._unwatch(worker)  # it died; the fork server will say how
+                return
+            with self._state.lock:
+                item = worker.item
+            try:
+                outcome = respond(self._state, worker, item, protocol.decode(frame))
+            except ValueError:
+                _log.exception("worker %d sent a malformed message; killing it", worker.pid)
+                self._kill(worker, None, None)
+                return
+            if outcome is not None and item is not None:
+                self._on_end(worker, item, outcome)
+            if not (worker.watched and worker.channel.buffered()):
+                return  # the selector says when there is more
 
     def _on_end(self, worker: WorkerHandle, item: WorkItem, outcome: Outcome) -> None:
         state = self._state
@@ -300,11 +303,9 @@ class PoolThread(threading.Thread):
     def _on_exit(self, worker: WorkerHandle, exitcode: int | None) -> None:
         """The worker process ended: fail its job and forget it (``_maintain`` replaces it)."""
         if worker.watched:
-            while not worker.closed and worker.channel.readable():
+            worker.channel.stop_reading()  # what it sent is read, then the end of the stream
+            while worker.watched:
                 self._receive(worker)  # a result may have made it out before the end
-                if not worker.watched:
-                    break
-            self._unwatch(worker)
         self._dirty = True
         state = self._state
         with state.lock:

@@ -4,17 +4,16 @@ A worker is forked by the pool's fork server (``zygote.py``), so it is the fork 
 child, not the pool's: the pool learns its pid and, later, its exit code from the fork
 server. The pool's end of the worker's socket is read by one thread at a time: the thread
 that runs a job with :meth:`WorkerPool.run` (the job's *reader*), or the pool thread for a
-job submitted with :meth:`WorkerPool.submit`. A reader waits on the socket and on the
-worker's *interrupt* pipe together, so the pool thread can wake it when it kills the
-worker (timeout, memory limit) or learns that the worker died.
+job submitted with :meth:`WorkerPool.submit`. A reader blocks in ``recv`` on the socket
+alone; when the pool thread kills the worker (timeout, memory limit), learns that it died,
+or the pool shuts down, it *interrupts* the reader: it sets ``ended`` and shuts the
+socket's reading side, so the reader gets what the worker sent and then the end of the
+stream.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import os
-import select
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -38,9 +37,6 @@ class State(enum.Enum):
     DEAD = "dead"  # its exit was reported
 
 
-_INTERRUPT = b"!"
-
-
 class WorkerHandle:
     """The pool's handle on one worker process.
 
@@ -53,12 +49,10 @@ class WorkerHandle:
 
     __slots__ = (
         "_fd_lock",
-        "_interrupt_r",
-        "_interrupt_w",
-        "_poller",
         "_send_lock",
         "channel",
         "closed",
+        "ended",
         "exitcode",
         "item",
         "launched_at",
@@ -82,13 +76,9 @@ class WorkerHandle:
         self.watched = False  # the pool thread's selector watches the socket
         self.closed = False
         self.launched_at = time.monotonic()
+        self.ended = threading.Event()  # the pool thread ended its job or saw it die
         self._send_lock = threading.Lock()
         self._fd_lock = threading.Lock()
-        self._interrupt_r, self._interrupt_w = os.pipe()
-        os.set_blocking(self._interrupt_w, False)
-        self._poller = select.poll()
-        self._poller.register(self.channel.fileno(), select.POLLIN)
-        self._poller.register(self._interrupt_r, select.POLLIN)
 
     @property
     def alive(self) -> bool:
@@ -109,26 +99,12 @@ class WorkerHandle:
 
     # -- for the job's reader -------------------------------------------------------------
 
-    def wait(self, timeout: float | None = None) -> bool | None:
-        """Block until a frame can be read (True) or the pool thread interrupts (False);
-        None if ``timeout`` (seconds) passed first."""
-        ready = self._poller.poll(None if timeout is None else int(timeout * 1000))
-        if not ready:
-            return None
-        return all(fd != self._interrupt_r for fd, _ in ready)
-
-    def wait_interrupt(self, timeout: float) -> bool:
-        """After the socket's end: wait for the pool thread's word (True) or time out."""
-        poller = select.poll()
-        poller.register(self._interrupt_r, select.POLLIN)
-        return bool(poller.poll(int(timeout * 1000)))
-
     def interrupt(self) -> None:
-        """Wake the job's reader (from the pool thread)."""
+        """Wake the job's reader (from the pool thread): its job ended, or the worker did."""
+        self.ended.set()
         with self._fd_lock:
             if not self.closed:
-                with contextlib.suppress(OSError):
-                    os.write(self._interrupt_w, _INTERRUPT)
+                self.channel.stop_reading()
 
     # -- ending -----------------------------------------------------------------------------
 
@@ -138,15 +114,12 @@ class WorkerHandle:
             kill_tree(self.pid)
 
     def close(self) -> None:
-        """Close its file descriptors (once no thread waits on them)."""
+        """Close its socket (once no thread reads it)."""
         with self._send_lock, self._fd_lock:
             if self.closed:
                 return
             self.closed = True
             self.channel.close()
-            for fd in (self._interrupt_r, self._interrupt_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
 
     def __repr__(self) -> str:
         return f"<worker {self.name} pid={self.pid} {self.state.value}>"

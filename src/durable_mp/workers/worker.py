@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from durable_mp.workers import protocol
+from durable_mp.workers import pickling, protocol
 from durable_mp.workers.channel import Channel
 from durable_mp.workers.trees import adopt_orphans, die_with_parent_thread, end_descendants
 
@@ -119,7 +119,7 @@ def _outcome(start: protocol.Start, pid: int) -> protocol.Returned | protocol.Ra
         del fn, args
     run = (pid, thread, started_at, time.time())
     try:
-        blob = cloudpickle.dumps(value)
+        blob = pickling.dumps(value)
     except BaseException as exc:
         type_name = _type_name(type(value))
         return protocol.Raised(
@@ -143,7 +143,7 @@ def _raised(
     blob: bytes | None
     detail: str | None = None
     try:
-        blob = cloudpickle.dumps(exc)
+        blob = pickling.dumps(exc)
     except BaseException as problem:
         blob, detail = None, _text(problem)
     type_name = _type_name(type(exc))
@@ -259,7 +259,7 @@ def _current(name: str) -> tuple[Link, int]:
 def send_to_parent(body: Any) -> None:
     """Send ``body`` to the running job's ``on_message`` handler in the parent (one-way)."""
     link, job_id = _current("send_to_parent")
-    link.send(protocol.Note(job_id, cloudpickle.dumps(body)))
+    link.send(protocol.Note(job_id, pickling.dumps(body)))
 
 
 def request_from_parent(body: Any) -> Any:
@@ -269,7 +269,7 @@ def request_from_parent(body: Any) -> Any:
     (control-flow exceptions such as ``SuspendExecution``) included.
     """
     link, job_id = _current("request_from_parent")
-    value = link.request(job_id, cloudpickle.dumps(body))
+    value = link.request(job_id, pickling.dumps(body))
     if isinstance(value, BaseException):
         raise value
     return value
