@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conformance.campaign import Campaign
-from tests.conformance.run import TARGETS, Harness, requirement_ids
+from tests.conformance.run import TARGETS, Harness, dex_requirement_ids
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,7 +28,7 @@ def harness() -> Iterator[Harness]:
 def campaign(request: pytest.FixtureRequest, harness: Harness) -> Campaign:
     """Every run the selected conformance tests need, submitted at once."""
     wanted: set[tuple[str, str]] = set()
-    everything = [requirement for requirement, _ in requirement_ids()]
+    everything = dex_requirement_ids()
     for item in request.session.items:
         callspec = getattr(item, "callspec", None)
         if item.module is None or not item.module.__name__.endswith("test_conformance"):

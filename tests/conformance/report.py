@@ -108,7 +108,8 @@ def render(ids: list[str], table: dict[str, dict[str, Outcome]], seconds: float)
         "shows the first error of the strict check.",
         "",
         f"Regenerate: `{COMMAND}` (this run: {seconds:.0f} s on 2 cores); "
-        "the same runs are the tests of `pytest tests/conformance`.",
+        "the same runs are the tests of `pytest tests/conformance` (there, on dex, the first "
+        "three requirements of each suite unless `DURABLE_MP_CONFORMANCE=full`).",
         "",
         "## Totals",
         "",

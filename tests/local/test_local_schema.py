@@ -1,8 +1,9 @@
 """The store refuses what is not its own, migrates its own older files, stays private,
 and reads where it may not write.
 
-Real SQLite files; a store made by the durable-mp of commit 3c7cff1 (``data/store_v1.db``,
-see ``data/make_store_v1.py``); a read-only bind mount inside a mount namespace; another
+Real SQLite files; stores made by older durable-mps (``data/store_v1.db`` by commit
+3c7cff1, schema 1; ``data/store_v2.db`` by commit df12e9c, schema 2; see
+``data/make_store_v*.py``); a read-only bind mount inside a mount namespace; another
 user (``nobody``) reading root's store.
 """
 
@@ -128,12 +129,28 @@ def test_a_new_store_is_marked_and_versioned(tmp_path: Path) -> None:
     assert pragmas(empty)[:2] == (APPLICATION_ID, SCHEMA_VERSION)
 
 
-def test_a_store_of_the_first_version_is_read_as_it_is_and_migrated_when_written(
-    tmp_path: Path,
+OLDER_STORES = {  # fixture -> (application_id, user_version, tables it lacks)
+    "store_v1.db": (0, 1, {"leases", "body_runs"}),
+    "store_v2.db": (APPLICATION_ID, 2, {"body_runs"}),
+}
+
+
+def test_the_schema_is_version_3_with_body_runs() -> None:
+    from durable_mp.local.schema import MIGRATIONS
+
+    assert SCHEMA_VERSION == 3 == len(MIGRATIONS)
+    assert "CREATE TABLE IF NOT EXISTS body_runs" in MIGRATIONS[2]  # version 2 -> 3
+
+
+@pytest.mark.parametrize("fixture", sorted(OLDER_STORES))
+def test_an_older_store_is_read_as_it_is_and_migrated_when_written(
+    fixture: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "runs.db"
-    shutil.copyfile(DATA / "store_v1.db", path)
-    assert pragmas(path)[:2] == (0, 1)
+    shutil.copyfile(DATA / fixture, path)
+    application_id, version, lacking = OLDER_STORES[fixture]
+    assert pragmas(path)[:2] == (application_id, version)
+    assert not lacking & pragmas(path)[2]
     before = digest(path)
 
     listing = subprocess.run(cli("list", "--store", str(path)), capture_output=True, text=True, timeout=60)
@@ -147,10 +164,18 @@ def test_a_store_of_the_first_version_is_read_as_it_is_and_migrated_when_written
     )
     assert history.returncode == 0, history.stderr
     done_history = json.loads(history.stdout)
+    reader = LocalService(path, read_only=True)  # what it lacks reads as empty
+    try:
+        half_arn = reader.find_execution("half").arn
+        assert reader.body_runs(half_arn) == []
+        assert reader.execution_owners() == {}  # its runner died (v2), or none was recorded
+    finally:
+        reader.close()
     assert digest(path) == before  # reading never migrates
 
     service = LocalService(path)  # a writer migrates
-    assert pragmas(path)[:2] == (APPLICATION_ID, SCHEMA_VERSION) and "leases" in pragmas(path)[2]
+    assert pragmas(path)[:2] == (APPLICATION_ID, SCHEMA_VERSION)
+    assert {"leases", "body_runs"} <= pragmas(path)[2]
     from durable_mp.local import history_to_json
 
     arn = service.find_execution("done").arn
@@ -167,9 +192,51 @@ def test_a_store_of_the_first_version_is_read_as_it_is_and_migrated_when_written
         e["InvocationCompletedDetails"] for e in service.get_history(half.arn) if e["EventType"] == "InvocationCompleted"
     ]
     assert completions[0]["Error"]["Payload"]["ErrorType"] == "Runtime.ExitError"
+    names = {op.operation_id: op.name for op in service.get_operations(half.arn)}
+    runs = service.body_runs(half.arn)  # recorded from the resume on, in the new table
+    assert [(names[run.op_id], run.attempt, run.executor) for run in runs] == [
+        ("second", 1, "inline"),
+        ("third", 1, "inline"),
+    ]
+    assert service.body_runs(arn) == []  # ``done`` ran before there was a table for it
     service.close()
     LocalService(path).close()  # opening a current store again changes nothing
     assert pragmas(path)[:2] == (APPLICATION_ID, SCHEMA_VERSION)
+
+
+@pytest.mark.parametrize("fixture", sorted(OLDER_STORES))
+def test_a_long_lived_reader_sees_the_tables_a_writer_adds_to_an_older_store(
+    fixture: str, tmp_path: Path
+) -> None:
+    """The console keeps its read-only store open while runs go on: a run that migrates
+    the store meanwhile must not stay hidden behind the reader's stand-in tables."""
+    path = tmp_path / "runs.db"
+    shutil.copyfile(DATA / fixture, path)
+    reader = LocalService(path, read_only=True)
+    try:
+        half = reader.find_execution("half").arn
+        assert reader.body_runs(half) == [] and reader.execution_owners() == {}
+        sys.path.insert(0, str(DATA))
+        try:
+            from v1_job import handler
+        finally:
+            sys.path.remove(str(DATA))
+        writer = LocalService(path)  # migrates the store to the current version
+        try:
+            owners_while_running: list[Any] = []
+            runner = LocalRunner(writer, {"job": handler})
+            writer.add_listener(
+                lambda arn, event: owners_while_running.append(reader.owner_of(arn))
+                if event["EventType"] == "StepSucceeded"
+                else None
+            )
+            assert runner.drive(half).status == "SUCCEEDED"
+        finally:
+            writer.close()
+        assert [run.attempt for run in reader.body_runs(half)] == [1, 1]  # second, third
+        assert any(lease is not None and lease.pid == os.getpid() for lease in owners_while_running)
+    finally:
+        reader.close()
 
 
 def test_a_store_readable_by_others_is_made_private(tmp_path: Path) -> None:

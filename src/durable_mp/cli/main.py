@@ -28,6 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from durable_mp.cli import control_cmd, inspect_cmd, run_cmd
+    from durable_mp.console import command as console_command
 
     parser = _Parser(
         prog="durable-mp",
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_parser(commands)
     inspect_cmd.add_parsers(commands)
     control_cmd.add_parsers(commands)
+    console_command.add_parsers(commands)
     try:
         from durable_mp.serve import command as serve_command
     except ImportError:  # pragma: no cover - serve is optional while it is being built

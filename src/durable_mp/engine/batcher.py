@@ -130,6 +130,11 @@ class CheckpointBatcher:
 
     # -- caller side ------------------------------------------------------------------
 
+    @property
+    def client(self) -> DurableServiceClient:
+        """The service client the checkpoints go to."""
+        return self._client
+
     def start(self) -> None:
         self._thread.start()
 

@@ -324,7 +324,7 @@ def execute_body(
     executor = get_executor(executor_name, settings.workers, settings.max_workers)
     hooks = scope.hooks
     if not hooks.active:
-        return executor.run(job, parent)
+        return _recorded(scope, identifier, attempt, executor.run(job, parent))
     contexts = hooks.worker_contexts(identifier, attempt)
     first = len(job.body_wrappers)
     if contexts.factories:
@@ -332,4 +332,15 @@ def execute_body(
     outcome = executor.run(job, parent)
     reports = contexts.owners_of(((r.wrapper, r.payload) for r in parent.reports), first)
     hooks.body_ran(identifier, attempt, outcome.run, outcome.error, reports)
+    return _recorded(scope, identifier, attempt, outcome)
+
+
+def _recorded(
+    scope: ExecutionScope, identifier: OperationIdentifier, attempt: int, outcome: Outcome
+) -> Outcome:
+    """Hand the attempt's body run to a service that keeps them (the local one does, for
+    the console's worker lanes; the boto3 client does not)."""
+    record = getattr(scope.batcher.client, "record_body_run", None)
+    if record is not None and outcome.run is not None:
+        record(scope.durable_execution_arn, identifier.operation_id, attempt, outcome.run)
     return outcome

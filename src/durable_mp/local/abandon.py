@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from durable_mp.lambda_service import CheckpointOutput, OperationUpdate, StateOutput
     from durable_mp.local.records import Invocation
+    from durable_mp.local.service import BodyRun
     from durable_mp.service_client import DurableServiceClient
 
 _SERVICE_EXCEPTION = "ServiceException"
@@ -123,6 +124,15 @@ class GuardedClient:
             )
         except StoreError as error:
             raise self._store_failed(GetExecutionStateError, error) from error
+
+    def record_body_run(
+        self, durable_execution_arn: str, operation_id: str, attempt: int, run: BodyRun
+    ) -> None:
+        """Passed on to a client that records body runs, unless abandoned (an abandoned
+        invocation writes nothing more, its body runs included)."""
+        record = getattr(self._client, "record_body_run", None)
+        if record is not None and not self._abandonment.abandoned:
+            record(durable_execution_arn, operation_id, attempt, run)
 
     def _refuse_if_abandoned(self, kind: type[ApiError]) -> None:
         if self._abandonment.abandoned:

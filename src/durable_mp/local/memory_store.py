@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from durable_mp.lambda_service import CheckpointOutput, OperationStatus
 from durable_mp.local.store import (
     MEMORY,
+    BodyRunRow,
     CallbackRow,
     CheckpointReply,
     DuplicateKeyError,
@@ -115,6 +116,7 @@ class _Tables:
         self.tokens: dict[str, dict[int, tuple[str, int]]] = {}  # arn -> seq -> (req, version)
         self.replies: dict[str, CheckpointReply] = {}
         self.leases: dict[str, LeaseRow] = {}
+        self.body_runs: dict[str, dict[tuple[str, int], BodyRunRow]] = {}  # arn -> (op, attempt)
 
 
 def _put(mapping: dict[Any, Any], key: Any, value: Any, undo: Undo) -> None:
@@ -433,6 +435,26 @@ class MemoryTx:
             return None
         return CheckpointOutput.from_dict(_through_json(reply_json(stored.output)))
 
+    # body runs (durable-mp's metadata) --------------------------------------------
+
+    def put_body_runs(self, rows: list[BodyRunRow]) -> None:
+        for row in rows:
+            runs = self._t.body_runs.setdefault(row.arn, {})
+            _put(runs, (row.op_id, row.attempt), row, self._undo)
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        runs = self._t.body_runs.get(arn, {})
+        return sorted(runs.values(), key=lambda row: row.started_at)
+
+    def operation_counts(self, op_type: str) -> list[tuple[str, str, int]]:
+        counts: dict[tuple[str, str], int] = {}
+        for arn, ops in self._t.operations.items():
+            for op_id, stored in ops.by_id.items():
+                if ops.types[op_id] == op_type:
+                    key = (arn, stored.operation.status.value)
+                    counts[key] = counts.get(key, 0) + 1
+        return [(arn, status, count) for (arn, status), count in sorted(counts.items())]
+
     # leases -----------------------------------------------------------------------
 
     def lease(self, arn: str) -> LeaseRow | None:
@@ -489,6 +511,10 @@ class MemoryStore:
                 raise
             finally:
                 self._tx = None
+
+    def data_version(self) -> int:
+        """Constant: nobody but this process can change an in-memory store."""
+        return 0
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,9 @@ A migration only adds: tables, indexes, columns with defaults. A reader that may
 write (a read-only mount, another user's file) still reads an older store: the tables
 it lacks are stood in for by empty temporary ones.
 
-Version history: 1, the first schema; 2, ``leases`` (who drives each execution).
+Version history: 1, the first schema; 2, ``leases`` (who drives each execution); 3,
+``body_runs`` (where and when each attempt's body ran: durable-mp's own metadata, beside
+the AWS-format history, that the console draws as worker lanes).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 APPLICATION_ID = 0x444D5053  # "DMPS"
 BUSY_TIMEOUT_SECONDS = 30.0  # how long anyone waits for another process's lock
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _HEADER = b"SQLite format 3\x00"
 _APPLICATION_ID_OFFSET = 68
 
@@ -138,9 +140,23 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE INDEX IF NOT EXISTS leases_by_owner ON leases (owner_id);
 """
 
+_VERSION_3 = """
+CREATE TABLE IF NOT EXISTS body_runs (
+    arn TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    executor TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    thread TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    PRIMARY KEY (arn, op_id, attempt)
+);
+"""
+
 # MIGRATIONS[n]: version n -> n + 1. Each is idempotent (IF NOT EXISTS), so a first store
 # that lacks one of its tables is completed by running version 1 again before the rest.
-MIGRATIONS: tuple[str, ...] = (_VERSION_1, _VERSION_2)
+MIGRATIONS: tuple[str, ...] = (_VERSION_1, _VERSION_2, _VERSION_3)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
@@ -215,6 +231,21 @@ def stand_in_for_missing(connection: sqlite3.Connection) -> None:
             created = _CREATE_TABLE.match(statement)
             if created is not None and created.group(1) not in tables:
                 connection.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+
+
+def retire_stand_ins(connection: sqlite3.Connection, version: int) -> int:
+    """A writer may migrate the store under a long-lived reader (the console): once its
+    version is above ``version``, drop the stand-ins whose real tables exist now (a
+    temporary table hides the store's table of the same name). Returns the version now."""
+    (now,) = connection.execute("PRAGMA user_version").fetchone()
+    if now <= version:
+        return version
+    _, _, tables = _identity(connection)
+    temporary = connection.execute("SELECT name FROM sqlite_temp_master WHERE type = 'table'")
+    for (name,) in temporary.fetchall():
+        if name in tables:
+            connection.execute(f"DROP TABLE temp.{name}")
+    return int(now)
 
 
 def _identity(connection: sqlite3.Connection) -> tuple[int, int, set[str]]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_mp.exceptions import CheckpointError, GetExecutionStateError
 from durable_mp.lambda_service import (
@@ -55,6 +56,7 @@ from durable_mp.local.owners import LEASE_SECONDS, Owner
 from durable_mp.local.records import EXECUTION_NAME, RUNNING, STOPPED, ExecutionRecord, Invocation
 from durable_mp.local.sqlite_store import SqliteStore
 from durable_mp.local.store import (
+    BodyRunRow,
     CallbackRow,
     CheckpointReply,
     DuplicateKeyError,
@@ -74,6 +76,21 @@ logger = logging.getLogger(__name__)
 
 STOP_REQUESTED = "Execution stopped by user request"
 MAX_STOP_ERROR_BYTES = 1_048_576  # StopDurableExecution's Error, as the API bounds it
+
+
+class BodyRun(Protocol):
+    """Where and when one attempt of a step-like body ran (the engine's ``BodyRun``)."""
+
+    @property
+    def executor(self) -> str: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def thread(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def ended_at(self) -> float: ...
 
 
 class LocalService:
@@ -102,11 +119,16 @@ class LocalService:
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if read_only and path is None:
+            raise ValueError("read_only needs the path of an existing store")
         # No file: nothing to keep across a crash and nobody else can open the store, so
         # it is kept as Python objects (same tables, same answers, still transactional).
         self._store: Store = (
             MemoryStore() if path is None else SqliteStore(path, read_only=read_only)
         )
+        self.read_only = read_only
+        self._unsaved_runs: list[BodyRunRow] = []  # saved by the next change (see below)
+        self._unsaved_runs_lock = threading.Lock()
         self._page_size = page_size
         self.region = region
         self.account_id = account_id
@@ -258,6 +280,13 @@ class LocalService:
             history.present(event, include_execution_data=include_execution_data)
             for event in stored
         ]
+
+    def get_history_json(self, arn: str) -> list[dict[str, Any]]:
+        """The history events as stored: ``history_to_json(get_history(arn))``, without
+        building ``datetime`` objects first (an execution can have many thousands)."""
+        with self._store.transaction(write=False) as tx:
+            self._row(tx.load_execution(arn), arn)
+            return tx.events(arn)
 
     def begin_invocation(self, arn: str, *, owner: Owner | None = None) -> Invocation:
         """Open the next invocation of a RUNNING execution.
@@ -523,6 +552,72 @@ class LocalService:
         with self._store.transaction(write=False) as tx:
             return invoke.running_children(tx, arn)
 
+    # -- durable-mp metadata (beside the history, never inside it) ---------------------
+
+    def record_body_run(
+        self, durable_execution_arn: str, operation_id: str, attempt: int, run: BodyRun
+    ) -> None:
+        """Remember where and when an attempt's body ran (the console draws it).
+
+        It is saved in the transaction of the next change -- the attempt's own SUCCEED,
+        RETRY or FAIL checkpoint follows at once -- so recording costs no transaction of
+        its own; a process that dies before that change loses the run along with the
+        attempt's outcome, which runs again.
+        """
+        row = BodyRunRow(
+            durable_execution_arn,
+            operation_id,
+            attempt,
+            run.executor,
+            run.pid,
+            run.thread,
+            run.started_at,
+            run.ended_at,
+        )
+        with self._unsaved_runs_lock:
+            self._unsaved_runs.append(row)
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        """The recorded body runs of an execution, in the order they started."""
+        with self._store.transaction(write=False) as tx:
+            return tx.body_runs(arn)
+
+    def step_counts(self) -> dict[str, dict[str, int]]:
+        """Each execution's STEP operations by status: ARN -> status -> how many."""
+        counts: dict[str, dict[str, int]] = {}
+        with self._store.transaction(write=False) as tx:
+            for arn, status, count in tx.operation_counts("STEP"):
+                counts.setdefault(arn, {})[status] = count
+        return counts
+
+    def data_version(self) -> int:
+        """Changes whenever another process commits to the store (see ``Store``)."""
+        return self._store.data_version()
+
+    def change_counts(self) -> dict[str, tuple[str, int, int]]:
+        """Each execution's status and change counters: ARN -> (status, operation
+        version, history events). Every change of its operations or history moves one;
+        a lease renewal, which commits too, moves none."""
+        with self._store.transaction(write=False) as tx:
+            return {
+                row.arn: (row.status, row.version, row.event_count)
+                for row in tx.list_executions()
+            }
+
+    def _save_body_runs(self, tx: Tx) -> list[BodyRunRow]:
+        """Write the runs recorded so far into ``tx``; they are the caller's to put back
+        (:meth:`_keep_unsaved`) if the transaction does not commit."""
+        with self._unsaved_runs_lock:
+            rows, self._unsaved_runs = self._unsaved_runs, []
+        if rows:
+            tx.put_body_runs(rows)
+        return rows
+
+    def _keep_unsaved(self, rows: list[BodyRunRow]) -> None:
+        if rows:
+            with self._unsaved_runs_lock:
+                self._unsaved_runs[:0] = rows
+
     # -- history listeners --------------------------------------------------------------
 
     def add_listener(self, listener: HistoryListener) -> None:
@@ -563,14 +658,24 @@ class LocalService:
     def _change(
         self, arn: str, missing: Callable[[], Exception] | None = None
     ) -> Iterator[Journal]:
-        """One transaction changing one execution; listeners hear of it after commit."""
-        with self._store.transaction() as tx:
-            row = tx.load_execution(arn)
-            if row is None and missing is not None:
-                raise missing()
-            journal = Journal(tx, self._row(row, arn), self._clock.now())
-            yield journal
-            journal.save()
+        """One transaction changing one execution; listeners hear of it after commit.
+
+        It also saves the body runs recorded since the last change (durable-mp's
+        metadata), so they commit with the attempt's own checkpoint.
+        """
+        runs: list[BodyRunRow] = []
+        try:
+            with self._store.transaction() as tx:
+                runs = self._save_body_runs(tx)
+                row = tx.load_execution(arn)
+                if row is None and missing is not None:
+                    raise missing()
+                journal = Journal(tx, self._row(row, arn), self._clock.now())
+                yield journal
+                journal.save()
+        except BaseException:
+            self._keep_unsaved(runs)  # rolled back: the next change saves them
+            raise
         self._notify(journal)
 
     def _row(self, row: ExecutionRow | None, arn: str) -> ExecutionRow:

@@ -24,9 +24,10 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from durable_mp.lambda_service import CheckpointOutput, Operation
-from durable_mp.local import store_file
+from durable_mp.local import schema, store_file
 from durable_mp.local.store import (
     MEMORY,
+    BodyRunRow,
     CallbackRow,
     CheckpointReply,
     DuplicateKeyError,
@@ -62,6 +63,12 @@ _PUT_OPERATION = (
 )
 _INVOKE_COLUMNS = ", ".join(f.name for f in fields(InvokeRow))
 _LEASE_COLUMNS = ", ".join(f.name for f in fields(LeaseRow))
+_BODY_RUN_FIELDS = tuple(f.name for f in fields(BodyRunRow))
+_body_run_values = operator.attrgetter(*_BODY_RUN_FIELDS)
+_PUT_BODY_RUN = (
+    f"INSERT OR REPLACE INTO body_runs ({', '.join(_BODY_RUN_FIELDS)})"
+    f" VALUES ({', '.join('?' for _ in _BODY_RUN_FIELDS)})"
+)
 
 
 class _DecodedOperations:
@@ -425,6 +432,27 @@ class SqliteTx:
         ).fetchone()
         return None if values is None else CheckpointOutput.from_dict(json.loads(values[0]))
 
+    # body runs (durable-mp's metadata) --------------------------------------------
+
+    def put_body_runs(self, rows: list[BodyRunRow]) -> None:
+        self._db.executemany(_PUT_BODY_RUN, [_body_run_values(row) for row in rows])
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        cursor = self._db.execute(
+            f"SELECT {', '.join(_BODY_RUN_FIELDS)} FROM body_runs WHERE arn = ?"
+            " ORDER BY started_at",
+            (arn,),
+        )
+        return [BodyRunRow(*values) for values in cursor.fetchall()]
+
+    def operation_counts(self, op_type: str) -> list[tuple[str, str, int]]:
+        self.flush()
+        cursor = self._db.execute(
+            "SELECT arn, status, COUNT(*) FROM operations WHERE op_type = ?"
+            " GROUP BY arn, status ORDER BY arn, status",
+            (op_type,),
+        )
+        return [(arn, status, int(count)) for arn, status, count in cursor.fetchall()]
 
     # leases -----------------------------------------------------------------------
 
@@ -476,6 +504,11 @@ class SqliteStore:
             self._db = store_file.connect_memory()
         else:
             self._db = store_file.connect(self.path, read_only=read_only)
+        # An older store read without migrating it has stand-ins for the tables it lacks;
+        # each read checks whether a writer has migrated it since (the console lives long).
+        self._stand_ins_as_of: int | None = None
+        if read_only and self._db.execute("SELECT 1 FROM sqlite_temp_master").fetchone():
+            self._stand_ins_as_of = 0
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[SqliteTx]:
@@ -496,6 +529,8 @@ class SqliteStore:
             if write and self.read_only:
                 raise StoreReadOnlyError(f"the store {self.path} was opened read-only")
             with self._storage_errors():
+                if self._stand_ins_as_of is not None:  # (each statement its own transaction)
+                    self._retire_stand_ins(self._stand_ins_as_of)
                 self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             tx = self._tx = SqliteTx(self._db, self._decoded)
             try:
@@ -511,6 +546,20 @@ class SqliteStore:
                 raise
             self._tx = None
             tx.committed()
+
+    def _retire_stand_ins(self, as_of: int) -> None:
+        version = schema.retire_stand_ins(self._db, as_of)
+        self._stand_ins_as_of = None if version >= schema.SCHEMA_VERSION else version
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes whenever another connection
+        commits to the file (this connection's own commits leave it as it is)."""
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError(f"the store {self.path} was closed")
+            with self._storage_errors():
+                (value,) = self._db.execute("PRAGMA data_version").fetchone()
+            return int(value)
 
     @contextmanager
     def _storage_errors(self) -> Iterator[None]:

@@ -174,6 +174,25 @@ class LeaseRow:
 
 
 @dataclass(frozen=True)
+class BodyRunRow:
+    """One attempt of a step-like body: where it ran (``executor`` process / thread /
+    inline, the process id, the thread name) and when (epoch seconds, measured there).
+
+    durable-mp's own metadata, kept beside the AWS-format history and never inside it
+    (the console draws its worker lanes from these rows).
+    """
+
+    arn: str
+    op_id: str
+    attempt: int
+    executor: str
+    pid: int
+    thread: str
+    started_at: float
+    ended_at: float
+
+
+@dataclass(frozen=True)
 class CheckpointReply:
     """The last checkpoint response of an execution, kept for ClientToken idempotency."""
 
@@ -311,6 +330,17 @@ class Tx(Protocol):
     def reply(self, arn: str, client_token: str, inbound_token: str) -> CheckpointOutput | None:
         """The last checkpoint response, if it answered these tokens (else None)."""
 
+    # body runs (durable-mp's metadata) --------------------------------------------
+
+    def put_body_runs(self, rows: list[BodyRunRow]) -> None:
+        """Record body runs; a repeated (arn, op_id, attempt) replaces the earlier one."""
+
+    def body_runs(self, arn: str) -> list[BodyRunRow]:
+        """The execution's body runs, in the order they started."""
+
+    def operation_counts(self, op_type: str) -> list[tuple[str, str, int]]:
+        """(arn, status, how many) of every execution's operations of ``op_type``, by
+        (arn, status)."""
 
     # leases -----------------------------------------------------------------------
 
@@ -334,5 +364,9 @@ class Store(Protocol):
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[Tx]:
         """One atomic unit (see the module docstring); ``write=False`` only reads."""
+
+    def data_version(self) -> int:
+        """A number that changes whenever another process commits to the store (a
+        reader's cheap way to notice other processes' writes; constant in memory)."""
 
     def close(self) -> None: ...
