@@ -45,10 +45,18 @@ _held_back = 0
 
 
 def start_workers_early() -> None:
-    """The decorator's module is being imported: start the pool in the background."""
+    """The decorator's module is being imported: start the pool's fork server now, on
+    this thread (the slow part: a fresh interpreter that imports what workers need), and
+    the pool in the background."""
     env_choice = os.environ.get(EXECUTOR_ENV, "").strip().lower()
     if env_choice in ("thread", "inline") or not _allowed():
         return
+    with _lock:
+        if _starter is not None:
+            return
+    from durable_mp.workers.launcher import launch_ahead
+
+    launch_ahead()
     _start(None, None, anticipated=True)
 
 
@@ -129,6 +137,7 @@ def _stand_down() -> None:
 def _stop(starter: threading.Thread) -> None:
     starter.join()
     from durable_mp.workers import pool
+    from durable_mp.workers.launcher import discard_ahead
 
     with _lock:
         if _process_handlers:
@@ -136,3 +145,4 @@ def _stop(starter: threading.Thread) -> None:
         shared = pool.shared_pool()
     if shared is not None:
         shared.shutdown()
+    discard_ahead()  # in case the pool could not take it

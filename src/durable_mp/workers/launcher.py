@@ -7,18 +7,24 @@ trackers (loky's and multiprocessing's), extra interpreters that only matter for
 and shared memory, which this pool never uses. The interpreter gets the pool's
 ``sys.path`` on its command line; the working directory and environment are inherited.
 
-Only the pool thread calls these: the fork server's death signal is tied to the thread
-that started it, and that thread lives as long as the pool.
+The pool thread starts its fork server: the fork server's death signal is tied to the
+thread that started it, and that thread lives as long as the pool. One exception: while a
+handler module is being imported on the main thread (``init_workers``), the fork server
+is started right there, ahead of the pool (:func:`launch_ahead`), so it boots while the
+rest of the module imports; the main thread lives as long as the process, and the pool
+thread adopts that fork server when the pool starts (:func:`take_ahead`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import socket
 import subprocess
 import sys
+import threading
 from typing import Any
 
 BOOTSTRAP = (
@@ -100,3 +106,47 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+# -- a fork server started ahead of its pool ------------------------------------------------
+
+_log = logging.getLogger("durable_mp.workers")
+_ahead_lock = threading.Lock()
+_ahead: tuple[int, Zygote] | None = None  # (the pid that started it, the fork server)
+
+
+def launch_ahead() -> None:
+    """Start the fork server of the pool about to be created, from the main thread."""
+    global _ahead  # noqa: PLW0603 - one fork server waiting for its pool
+    if threading.current_thread() is not threading.main_thread():
+        return  # its death signal would follow a thread that may end first
+    with _ahead_lock:
+        if _ahead is not None:
+            return
+        try:
+            _ahead = (os.getpid(), Zygote.launch())
+        except OSError as error:  # the pool will try again, and report it
+            _log.debug("could not start a fork server ahead of the pool: %r", error)
+
+
+def take_ahead() -> Zygote | None:
+    """The fork server started ahead, if this process started one and it still runs."""
+    global _ahead
+    with _ahead_lock:
+        ahead, _ahead = _ahead, None
+    if ahead is None:
+        return None
+    owner, zygote = ahead
+    if owner != os.getpid():
+        return None  # a forked child: the fork server is its parent's
+    if zygote.process.poll() is not None:
+        zygote.stop(0)
+        return None
+    return zygote
+
+
+def discard_ahead() -> None:
+    """Stop a fork server started ahead that no pool took."""
+    zygote = take_ahead()
+    if zygote is not None:
+        zygote.stop(5.0)

@@ -25,7 +25,7 @@ from durable_mp.exceptions import WorkerPoolError
 from durable_mp.workers import errors, protocol
 from durable_mp.workers.conversation import respond
 from durable_mp.workers.jobs import Outcome
-from durable_mp.workers.launcher import Zygote
+from durable_mp.workers.launcher import Zygote, take_ahead
 from durable_mp.workers.pool_state import decide
 from durable_mp.workers.processes import State, WorkerHandle
 from durable_mp.workers.trees import kill_tree, tree_rss
@@ -146,7 +146,7 @@ class PoolThread(threading.Thread):
     # -- the fork server ----------------------------------------------------------------
 
     def _start_zygote(self) -> None:
-        zygote = Zygote.launch()
+        zygote = take_ahead() or Zygote.launch()
         self._zygote = zygote
         self._selector.register(zygote.control, selectors.EVENT_READ, _ZYGOTE)
         _log.debug("fork server %d started", zygote.pid)

@@ -51,6 +51,9 @@ PRELOAD = ("cloudpickle", "durable_mp.workers.worker", "durable_mp.engine.step_b
 # More modules for every worker, comma-separated: the fork server imports them once, its
 # workers share their pages. Modules that start threads when imported do not belong here.
 PRELOAD_ENV = "DURABLE_MP_WORKER_PRELOAD"
+# Imported once the fork server has nothing to do: what it needs to kill orphans, and what
+# a worker needs only if its job leaves processes behind.
+IDLE_PRELOAD = ("psutil",)
 _PARENT_CHECK_MS = 1000
 
 
@@ -95,6 +98,7 @@ class _Server:
         self.parent_pid = parent_pid
         self.pid = os.getpid()
         self.workers: set[int] = set()
+        self.idle_imports = list(IDLE_PRELOAD)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -107,7 +111,11 @@ class _Server:
         poller.register(self.wake_r, select.POLLIN)
         try:
             while True:
-                for fd, _ in poller.poll(_PARENT_CHECK_MS):
+                ready = poller.poll(0 if self.idle_imports else _PARENT_CHECK_MS)
+                if not ready and self.idle_imports:
+                    with contextlib.suppress(ImportError):
+                        importlib.import_module(self.idle_imports.pop(0))
+                for fd, _ in ready:
                     if fd == self.wake_r:
                         with contextlib.suppress(OSError):
                             while os.read(self.wake_r, 512):
@@ -187,6 +195,9 @@ class _Server:
 
     def _end_orphans(self) -> None:
         """Kill what crashed workers left behind: every child that is not a worker."""
+        children = self._children()
+        if children is not None and children <= self.workers:
+            return
         import psutil
 
         from durable_mp.workers.trees import kill_tree
@@ -195,6 +206,14 @@ class _Server:
             for child in psutil.Process(self.pid).children():
                 if child.pid not in self.workers:
                     kill_tree(child.pid)
+
+    def _children(self) -> set[int] | None:
+        """This (single-threaded) process's children, from /proc; None if unreadable."""
+        try:
+            with open(f"/proc/self/task/{self.pid}/children") as listing:
+                return {int(pid) for pid in listing.read().split()}
+        except (OSError, ValueError):
+            return None
 
     def _end_everything(self) -> None:
         from durable_mp.workers.trees import end_descendants
