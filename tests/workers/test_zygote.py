@@ -171,3 +171,38 @@ def test_shutdown_ends_a_run_that_waits_for_its_worker() -> None:
     assert not thread.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], WorkerPoolError)
     assert "shut down" in str(errors[0])
+
+
+KILLED_PARENT = '''
+import subprocess, sys, time
+import cloudpickle
+from durable_mp.workers import Job, WorkerPool, send_to_parent
+
+def start_and_wait():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             start_new_session=True)
+    send_to_parent(child.pid)
+    time.sleep(60)
+
+pool = WorkerPool(1)
+started = []
+pool.submit(Job(cloudpickle.dumps((start_and_wait, ())), "step 'long'",
+                on_message=started.append))
+while not started:
+    time.sleep(0.01)
+print(pool.zygote_pid, *pool.worker_pids(), started[0], flush=True)
+time.sleep(60)
+'''
+
+
+def test_killing_the_pools_process_leaves_nothing_a_step_started(tmp_path: Path) -> None:
+    """SIGKILL gives the pool no chance to clean up: the fork server's death signal does."""
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pids = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(pids) == 3  # fork server, worker, the process the step started
+    proc.kill()
+    proc.wait(10)
+    assert eventually(lambda: all(gone(pid) for pid in pids), timeout=10), pids

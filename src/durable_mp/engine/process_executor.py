@@ -2,13 +2,13 @@
 
 This is the parent side of the step-level messages of ``workers/protocol.py``. The
 attempt is pickled on the caller's thread, so an unpicklable closure fails there, naming
-the culprit. While the body runs in its worker, the pool thread hands this module what
-the body sends: its log records go to the parent's step logger, its body wrappers'
+the culprit, and run with ``WorkerPool.run``: the caller's thread sends it and reads what
+the body sends -- its log records go to the parent's step logger, its body wrappers'
 reports are kept for their owners, and its waits on durable futures are answered without
-a thread -- the step's context leaves the active set and its job lends its CPU slot (the
-pool may start another worker) until the future resolves; the manager re-registers the
-context before the reply goes out. If the invocation stops first, the reply is a
-``Suspension`` that unwinds the body.
+a thread of their own: the step's context leaves the active set and its job lends its CPU
+slot (the pool may start another worker) until the future resolves; the manager
+re-registers the context before the reply goes out. If the invocation stops first, the
+reply is a ``Suspension`` that unwinds the body.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def worker_pool(workers: int | None, max_workers: int | None) -> WorkerPool:
 
 
 class _RunningAttempt:
-    """Answers what one attempt's body sends from its worker. Runs on the pool thread,
-    so it never blocks."""
+    """Answers what one attempt's body sends from its worker. Runs on the thread that
+    reads the worker (the step's own), so it never blocks: a wait is answered later,
+    from whichever thread resolves the future."""
 
     __slots__ = ("_parent", "_pool")
 

@@ -1,22 +1,23 @@
-"""Everything that crosses a worker's pipe, and how it is framed.
+"""Everything that crosses a worker's socket, and how it is framed.
 
-Two layers share the pipe. The pool's own messages start a job, end it (``Returned`` or
+Two layers share the socket. The pool's own messages start a job, end it (``Returned`` or
 ``Raised``) and let a running job talk to its parent (the one-way ``Note``, a ``Request``
 and its ``Reply``); user objects travel inside them as cloudpickle blobs. A step body
 speaks through the last three: its log records, its waits on durable futures and their
 answers are the step-level messages, pickled into those blobs. P = parent, W = worker.
+The job's *reader* is the thread that called ``WorkerPool.run`` or, for a job run with
+``WorkerPool.submit``, the pool thread (see ``conversation.py``).
 
 Pool level::
 
   message     dir   fields                           sent by               handled by
   ----------  ----  -------------------------------  --------------------  --------------------
-  Start       P→W   job_id, call = (fn, args) blob   WorkerPool.submit or  the worker's loop
-                                                     the pool thread
+  Start       P→W   job_id, call = (fn, args) blob   the caller of run(),  the worker's loop
+                                                     or the pool thread
   Stop        P→W   -                                the pool thread       the worker's loop
-  Ready       W→P   pid                              the worker's loop     the pool thread
-  Returned    W→P   job_id, value blob, run          the worker's loop     the pool thread,
+  Returned    W→P   job_id, value blob, run          the worker's loop     the job's reader,
                                                                            into an Outcome
-  Raised      W→P   job_id, kind, error blob, type   the worker's loop     the pool thread,
+  Raised      W→P   job_id, kind, error blob, type   the worker's loop     the job's reader,
                     name, message, detail,                                 into an Outcome
                     traceback, run
   Note        W→P   job_id, body blob                send_to_parent        Job.on_message
@@ -24,7 +25,7 @@ Pool level::
   Reply       P→W   request_id, value blob           Replier (any thread)  the worker's Link,
                                                                            for the asker
 
-``on_message`` and ``on_request`` run on the pool thread. A ``Reply`` whose value is an
+``on_message`` and ``on_request`` run on the job's reader. A ``Reply`` whose value is an
 exception instance (the pool's own complaints, such as a request from a job that ended)
 is raised by ``request_from_parent``.
 
