@@ -46,8 +46,14 @@ def _child(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _finish(child: subprocess.Popen[str]) -> dict[str, object]:
-    out, err = child.communicate(timeout=600)
+def _finish(child: subprocess.Popen[str], *, after_a_line: bool = False) -> dict[str, object]:
+    if after_a_line:
+        # communicate() reads the raw pipe: what readline() already buffered would be lost.
+        assert child.stdout is not None and child.stderr is not None
+        out, err = child.stdout.read(), child.stderr.read()
+        child.wait(timeout=600)
+    else:
+        out, err = child.communicate(timeout=600)
     if child.returncode != 0:
         raise RuntimeError(f"benchmark child failed ({child.returncode}): {err[-2000:]}")
     data: dict[str, object] = json.loads(out.strip().splitlines()[-1])
@@ -68,7 +74,7 @@ def cold_start(settings: Settings) -> list[ScenarioResult]:
         if line.strip() != "first-result":
             child.kill()
             raise RuntimeError(f"cold start of {contender}: unexpected output {line!r}")
-        timings = _finish(child)
+        timings = _finish(child, after_a_line=True)
         imports[contender].append(1000 * float(timings["imported_s"]))
         return 1000 * elapsed
 
@@ -104,8 +110,8 @@ def cold_start(settings: Settings) -> list[ScenarioResult]:
 def whole_run(settings: Settings) -> ScenarioResult:
     """5b: ``durable-mp run`` of the CPU map (a file target), from the command to its exit."""
     rounds = settings.rounds(5, 2)
-    items = settings.pick(8, 4)
-    seconds = settings.pick(0.28, 0.1)
+    items = settings.pick(8, 4, 2)
+    seconds = settings.pick(0.28, 0.1, 0.02)
     iterations = workloads.calibrate(seconds)
     contenders = [PROCESS, THREAD]
     event = json.dumps({"items": items, "iterations": iterations})
@@ -152,8 +158,8 @@ def whole_run(settings: Settings) -> ScenarioResult:
 
 def memory(settings: Settings) -> list[ScenarioResult]:
     rounds = settings.rounds(3, 1)
-    items = settings.pick(8, 4)
-    seconds = settings.pick(0.25, 0.1)
+    items = settings.pick(8, 4, 2)
+    seconds = settings.pick(0.25, 0.1, 0.02)
     iterations = workloads.calibrate(seconds)
     contenders = _contenders(settings)
     parents: dict[str, list[float]] = {name: [] for name in contenders}
