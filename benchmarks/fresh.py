@@ -92,8 +92,13 @@ def cold_start(settings: Settings) -> list[ScenarioResult]:
         higher_is_better=False,
         rows=rows,
         baseline=OFFICIAL if OFFICIAL in contenders else None,
-        parameters={"python": sys.executable},
+        parameters={"python": sys.executable, "bytecode_cache_written": not sys.dont_write_bytecode},
     )
+    if sys.dont_write_bytecode:
+        result.notes.append(
+            "PYTHONDONTWRITEBYTECODE is set: fresh interpreters (and the fork server) compile"
+            " every module that has no cached bytecode yet, unlike a user's second run"
+        )
     result.targets += [
         Target("process mode cold start", PROCESS, 250.0, False, result.median(PROCESS)),
         Target(
