@@ -132,3 +132,18 @@ def test_durable_mp_run_with_thread_steps_starts_no_pool(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     output = json.loads(done.stdout.strip().splitlines()[-1])
     assert json.loads(output["Result"]) is True
+
+
+def test_a_program_that_ends_while_the_fork_server_boots_says_nothing_of_it() -> None:
+    """The fork server started for it finds its pool gone: it ends without a word."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_MP_")}
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", "import durable_mp.execution"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0 and done.stderr == "" and done.stdout == ""

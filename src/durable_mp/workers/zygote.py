@@ -74,13 +74,18 @@ def serve(control_fd: int, parent_pid: int) -> None:
     try:
         for name in [*PRELOAD, *filter(None, extra)]:
             importlib.import_module(name)
-    except BaseException as exc:
-        traceback.print_exc()
-        _tell(control, ("failed", "".join(traceback.format_exception_only(exc)).strip()))
+    except Exception as exc:
+        reason = "".join(traceback.format_exception_only(exc)).strip()
+        with contextlib.suppress(OSError):  # silent if the pool is already gone
+            _tell(control, ("failed", reason))
+            traceback.print_exc()
         raise SystemExit(1) from None
     gc.freeze()
     gc.enable()
-    _tell(control, ("ready", time.monotonic() - started))
+    try:
+        _tell(control, ("ready", time.monotonic() - started))
+    except OSError:
+        return  # the pool went away while this process booted (a short-lived program)
     _Server(control, parent_pid).loop()
 
 
