@@ -7,7 +7,9 @@
 ``coldstart`` prints ``first-result`` the moment the handler's first step returns (the
 parent times the line from process start), then a JSON line of in-process timings.
 ``memory`` runs the CPU fan-out once and prints a JSON line with the peak RSS (VmHWM) of
-this process and of every worker process, in MB.
+this process and of every worker process, in MB; in process mode also each worker's private
+memory before it ran any user code, and the PSS (shared pages divided among the processes
+sharing them) of this process and of the pool's processes after the run.
 """
 
 from __future__ import annotations
@@ -71,24 +73,69 @@ def coldstart(contender: str) -> None:
     print(json.dumps(timings), flush=True)
 
 
+def _rollup_mb(pid: int | str = "self") -> dict[str, float]:
+    """Pss and private (clean + dirty) memory of a process, from smaps_rollup (Linux)."""
+    fields: dict[str, float] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                name, _, rest = line.partition(":")
+                if name in ("Pss", "Private_Clean", "Private_Dirty"):
+                    fields[name] = int(rest.split()[0]) / 1024
+    except OSError:
+        return {}
+    return {
+        "pss": fields.get("Pss", 0.0),
+        "private": fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0),
+    }
+
+
+def _pool_pids(pool: Any) -> list[int]:
+    """The pool's processes: its workers and, where there is one, its fork server."""
+    helper = getattr(pool, "zygote_pid", None)
+    return [*pool.worker_pids(), *([helper] if helper else [])]
+
+
+def _settled_workers(pool: Any, timeout: float = 30.0) -> list[int]:
+    """The pids of the pool's workers once they have all started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = pool.worker_pids()
+        if len(pids) >= pool.size and all(_rollup_mb(pid) for pid in pids):
+            time.sleep(0.2)  # let each one finish booting
+            return list(pool.worker_pids())
+        time.sleep(0.02)
+    return list(pool.worker_pids())
+
+
 def memory(contender: str, items: int, iterations: int) -> None:
     from benchmarks import workloads
     from benchmarks.contenders import run_durable_mp, run_official
 
     event = {"items": items, "iterations": iterations}
     workers: list[float] = []
+    report: dict[str, Any] = {}
     if contender == "official":
         run_official(workloads.official_fanout_map(), event)
+    elif contender == "process":
+        from durable_mp.workers import default_pool
+
+        pool = default_pool()
+        fresh = [_rollup_mb(pid) for pid in _settled_workers(pool)]
+        report["fresh_private_mb"] = [m["private"] for m in fresh if m]
+        run_durable_mp(workloads.dmp_fanout_map(contender), event)
+        for pid in pool.worker_pids():
+            peak = _peak_rss_mb(pid)
+            if peak is not None:
+                workers.append(peak)
+        report["pool_pss_mb"] = sum(_rollup_mb(pid).get("pss", 0.0) for pid in _pool_pids(pool))
+        after = [_rollup_mb(pid) for pid in pool.worker_pids()]
+        report["used_private_mb"] = [m["private"] for m in after if m]
     else:
         run_durable_mp(workloads.dmp_fanout_map(contender), event)
-        if contender == "process":
-            from durable_mp.workers import default_pool
-
-            for pid in default_pool().worker_pids():
-                peak = _peak_rss_mb(pid)
-                if peak is not None:
-                    workers.append(peak)
-    print(json.dumps({"parent_mb": _peak_rss_mb(), "workers_mb": workers}), flush=True)
+    report["parent_pss_mb"] = _rollup_mb().get("pss", 0.0)
+    report |= {"parent_mb": _peak_rss_mb(), "workers_mb": workers}
+    print(json.dumps(report), flush=True)
 
 
 def scale(contender: str, kind: str, items: int) -> None:

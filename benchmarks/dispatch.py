@@ -1,9 +1,11 @@
 """Scenario 4: worker dispatch round trip (the pool alone, no durable execution).
 
-``submit(job).result()`` for a trivial function on the warm process-wide pool, against
-a raw ``Pipe`` + cloudpickle round trip to one loky process with the caller reading the
-reply itself (the floor), loky's reusable executor, and a thread pool hop. Calls run in
-blocks that alternate between contenders; a sample is one block's median.
+``run(job)`` (what a process step uses: the caller reads the worker itself) and
+``submit(job).result()`` (the pool thread reads, a future completes) for a trivial function
+on the warm process-wide pool, against a raw ``Pipe`` + cloudpickle round trip to one loky
+process with the caller reading the reply itself (the floor), loky's reusable executor,
+and a thread pool hop. Calls run in blocks that alternate between contenders; a sample is
+one block's median.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 POOL = f"{PROCESS} pool"
+SUBMIT = f"{PROCESS} pool, submit() and its future"
 RAW = "raw Pipe + cloudpickle (floor)"
 LOKY = "loky reusable executor"
 THREADS = "ThreadPoolExecutor hop"
@@ -82,6 +85,9 @@ def dispatch(settings: Settings) -> list[ScenarioResult]:
     threads = concurrent.futures.ThreadPoolExecutor(max_workers=1)
 
     def pool_call(i: int) -> None:
+        pool.run(Job(cloudpickle.dumps((trivial, (i,))), "step 'bench'"))
+
+    def submit_call(i: int) -> None:
         pool.submit(Job(cloudpickle.dumps((trivial, (i,))), "step 'bench'")).result()
 
     def loky_call(i: int) -> None:
@@ -92,6 +98,7 @@ def dispatch(settings: Settings) -> list[ScenarioResult]:
 
     contenders: dict[str, Callable[[int], None]] = {
         POOL: pool_call,
+        SUBMIT: submit_call,
         RAW: raw.call,
         LOKY: loky_call,
         THREADS: thread_call,
@@ -132,5 +139,14 @@ def dispatch(settings: Settings) -> list[ScenarioResult]:
         baseline=LOKY,
         parameters={"blocks": blocks, "calls_per_block": calls},
     )
-    result.targets.append(Target("pool round trip median", POOL, 200.0, False, result.median(POOL)))
+    result.targets += [
+        Target("pool round trip median", POOL, 200.0, False, result.median(POOL)),
+        Target(
+            "pool vs raw floor (x)",
+            f"{POOL} vs {RAW}",
+            3.0,
+            False,
+            result.median(POOL) / result.median(RAW),
+        ),
+    ]
     return [result]

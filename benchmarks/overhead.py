@@ -66,7 +66,7 @@ def per_step(settings: Settings) -> list[ScenarioResult]:
     result.row(INLINE).note = "no hop at all (for reference)"
     result.targets += [
         Target("thread mode ms/step", THREAD, 0.3, False, result.median(THREAD)),
-        Target("process mode ms/step", PROCESS, 0.8, False, result.median(PROCESS)),
+        Target("process mode ms/step", PROCESS, 0.3, False, result.median(PROCESS)),
     ]
     return [result]
 

@@ -55,3 +55,17 @@ def test_smoke_run_of_the_map_scale_scenario():
     for result in (times, memory, replays):
         assert result.rows and all(row.median > 0 for row in result.rows), result.key
         assert all(target.value > 0 for target in result.targets), result.key
+
+
+def test_smoke_run_of_the_fresh_interpreter_scenarios() -> None:
+    """5 (cold start, and a whole ``durable-mp run``) and 8 (memory, RSS and PSS)."""
+    from benchmarks.fresh import cold_start, memory
+
+    results = {result.key: result for result in [*cold_start(SMOKE), *memory(SMOKE)]}
+    assert set(results) == {"cold_start", "whole_run", "memory", "memory_pss"}
+    for result in results.values():
+        assert result.rows and all(row.median > 0 for row in result.rows), result.key
+        assert all(target.value > 0 for target in result.targets), result.key
+    assert {row.contender for row in results["whole_run"].rows} == {PROCESS, THREAD}
+    fresh = results["memory_pss"].row(f"{PROCESS}: a worker's private memory before user code")
+    assert 0 < fresh.median < 1000  # measured, in MB; the 10 MB goal is the benchmark's

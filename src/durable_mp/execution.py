@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from durable_mp.init_workers import start_workers_during_init, start_workers_early
+
+# A handler module is being imported: the worker pool starts now, in the background, so its
+# fork server boots while the rest of this module and of the handler module import.
+start_workers_early()
+
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
@@ -16,7 +22,6 @@ from durable_mp.context import DurableContext
 from durable_mp.engine.invocation import run_invocation
 from durable_mp.engine.scope import InvocationSettings
 from durable_mp.exceptions import ValidationError
-from durable_mp.init_workers import start_workers_during_init
 from durable_mp.invocation_input import (
     DurableExecutionInvocationInput,
     DurableExecutionInvocationInputWithClient,

@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from durable_mp.init_workers import held_back
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
@@ -62,7 +64,9 @@ def load_target(
         raise TargetError(
             f"'{spec}' is not a target; write path/to/file.py:function or package.module:function"
         )
-    module = _load_module(module_part)
+    # A command line that overrides the handler's executor decides whether workers start.
+    with held_back(step_executor not in (None, "process")):
+        module = _load_module(module_part)
     if not hasattr(module, attribute):
         names = sorted(
             name

@@ -146,7 +146,6 @@ def test_a_wrapper_that_raises_fails_the_attempt_in_the_worker(tmp_path: Any) ->
 MESSAGES: list[protocol.Message] = [
     protocol.Start(1, b"call"),
     protocol.Stop(),
-    protocol.Ready(123),
     protocol.Returned(1, b"value", (123, "MainThread", 1.0, 2.0)),
     protocol.Raised(1, protocol.RAISED, b"err", "ValueError", "bad", None, ["tb"], None),
     protocol.Note(1, b"body"),
@@ -163,13 +162,35 @@ def test_every_message_survives_the_pipe_with_its_type(message: protocol.Message
 
 
 @pytest.mark.parametrize(
-    "frame", [(), ("job", 1, b""), (99, 1), (-1,), (True, b""), [0, 1, b""], (0, 1), "text"]
+    "frame",
+    [b"", b"\x63", b"\x00\x01", b"\x01extra", b"\x02" + b"\x00" * 5, b"\x03not a pickle"],
+    ids=["empty", "unknown tag", "short start", "long stop", "short returned", "raised junk"],
 )
-def test_malformed_frames_are_refused(frame: Any) -> None:
-    import pickle
-
+def test_malformed_frames_are_refused(frame: bytes) -> None:
     with pytest.raises(ValueError, match="malformed worker message"):
-        protocol.decode(pickle.dumps(frame))
+        protocol.decode(frame)
+
+
+def test_a_large_blob_arrives_as_a_view_without_a_copy() -> None:
+    import socket
+
+    from durable_mp.workers.channel import Channel
+
+    blob = bytes(range(256)) * 4096  # 1 MB, larger than one small frame
+    ours, theirs = socket.socketpair()
+    sender, receiver = Channel(ours), Channel(theirs)
+    try:
+        import threading
+
+        thread = threading.Thread(target=sender.send, args=(protocol.parts(protocol.Note(7, blob)),))
+        thread.start()
+        message = protocol.decode(receiver.recv())
+        thread.join()
+    finally:
+        sender.close()
+        receiver.close()
+    assert type(message) is protocol.Note and message.job_id == 7
+    assert isinstance(message.body, memoryview) and message.body == blob
 
 
 @pytest.mark.parametrize(

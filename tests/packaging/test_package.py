@@ -70,7 +70,7 @@ def test_every_offline_command_of_the_deploy_section_runs_as_written(project):
     assert "--handler primes.handler" in (ROOT / "examples/sam/deploy-cli.sh").read_text()
     with zipfile.ZipFile(project / "examples/sam/bundle.zip") as archive:
         names = set(archive.namelist())
-        assert {"primes.py", "durable_mp/__init__.py", "loky/__init__.py",
+        assert {"primes.py", "durable_mp/__init__.py",
                 "cloudpickle/__init__.py", "boto3/__init__.py", "psutil/__init__.py"} <= names
         assert not [n for n in names if n.endswith(".zip")]
         assert elf_machines(archive, "psutil/") == {ELF_MACHINE["x86_64"]}

@@ -6,6 +6,8 @@ import pytest
 
 from durable_mp.workers import WorkerPool
 
+from . import helpers
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -17,3 +19,13 @@ def pool() -> Iterator[WorkerPool]:
         yield pool
     finally:
         pool.shutdown(timeout=2.0)
+
+
+@pytest.fixture(params=["run", "submit"])
+def both_readers(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test with jobs read by their caller (``run``), then by the pool thread."""
+    helpers.VIA = request.param
+    try:
+        yield request.param
+    finally:
+        helpers.VIA = "run"

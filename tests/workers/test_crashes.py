@@ -10,12 +10,12 @@ import pytest
 
 from durable_mp.exceptions import WorkerCrashedError
 
-from .helpers import eventually, gone, job, run
+from .helpers import eventually, gone, job, run, start
 
 if TYPE_CHECKING:
     from durable_mp.workers import WorkerPool
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("both_readers")]
 
 
 def exit_3() -> None:
@@ -46,8 +46,8 @@ def neighbour() -> str:
 )
 def test_crash_fails_only_that_job(pool: WorkerPool, body: object, exitcode: int, text: str) -> None:
     assert eventually(lambda: len(pool.worker_pids()) == 2)
-    steady = pool.submit(job(neighbour, label="step 'steady' (operation 1)"))
-    crash = pool.submit(job(body, label="step 'crash' (operation 2)"))  # type: ignore[arg-type]
+    steady = start(pool, job(neighbour, label="step 'steady' (operation 1)"))
+    crash = start(pool, job(body, label="step 'crash' (operation 2)"))  # type: ignore[arg-type]
 
     crashed = crash.result(timeout=20)
     assert not crashed.ok
@@ -62,7 +62,7 @@ def test_crash_fails_only_that_job(pool: WorkerPool, body: object, exitcode: int
 
     assert pool.size == 2
     assert eventually(lambda: len(pool.worker_pids()) == 2)
-    results = [pool.submit(job(os.getpid)) for _ in range(4)]
+    results = [start(pool, job(os.getpid)) for _ in range(4)]
     assert all(f.result(timeout=20).ok for f in results)
 
 
@@ -86,14 +86,14 @@ def fork_then_exit() -> None:
 
 
 def test_death_is_seen_while_a_forked_grandchild_holds_the_pipes(pool: WorkerPool) -> None:
-    result = pool.submit(job(fork_then_exit)).result(timeout=3)  # not after the grandchild
+    result = start(pool, job(fork_then_exit)).result(timeout=3)  # not after the grandchild
     assert isinstance(result.error, WorkerCrashedError)
     assert result.error.exitcode == 7
 
 
 def test_idle_worker_killed_from_outside_is_replaced(pool: WorkerPool) -> None:
     assert eventually(lambda: len(pool.worker_pids()) == 2)
-    assert all(f.result(timeout=20).ok for f in [pool.submit(job(os.getpid)) for _ in range(2)])
+    assert all(f.result(timeout=20).ok for f in [start(pool, job(os.getpid)) for _ in range(2)])
     victim = pool.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     assert eventually(lambda: victim not in pool.worker_pids() and len(pool.worker_pids()) == 2)

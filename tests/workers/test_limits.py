@@ -13,7 +13,7 @@ from durable_mp.workers import WorkerPool, send_to_parent
 
 from .helpers import eventually, gone, run
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("both_readers")]
 
 
 def sleep_then(seconds: float) -> str:

@@ -31,7 +31,7 @@ PARENT = textwrap.dedent(
     pool = WorkerPool(2)
     warm = [pool.submit(Job(cloudpickle.dumps((time.sleep, (0.2,))), "warm")) for _ in range(2)]
     assert all(f.result(30).ok for f in warm)
-    print("PIDS", *pool.worker_pids(), flush=True)
+    print("PIDS", pool.zygote_pid, *pool.worker_pids(), flush=True)  # fork server, workers
     if mode == "exit":
         sys.exit(0)
     if mode == "raise":
@@ -58,7 +58,7 @@ def start_parent(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], list
     line = proc.stdout.readline().split()
     assert line and line[0] == "PIDS", (line, proc.stderr.read() if proc.stderr else "")
     pids = [int(pid) for pid in line[1:]]
-    assert len(pids) == 2
+    assert len(pids) == 3
     if mode in ("sigterm", "sigkill"):
         assert proc.stdout.readline().strip() == "RUNNING"
     return proc, pids

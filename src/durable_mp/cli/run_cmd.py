@@ -121,14 +121,16 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from durable_mp.local import ExecutionOwnedError, LocalRunner
-    from durable_mp.local.store import StoreDamagedError, StoreError, StoreIOError
-
     input_payload = _read_input(args)
     try:
         target = load_target(args.target, step_executor=args.executor, workers=args.workers)
     except TargetError as error:
         raise UsageError(str(error)) from None
+    # Imported after the handler, whose import starts the worker pool: its fork server
+    # boots meanwhile.
+    from durable_mp.local import ExecutionOwnedError, LocalRunner
+    from durable_mp.local.store import StoreDamagedError, StoreError, StoreIOError
+
     function_name = target.function_name
     durable, plain = _invoke_targets(args, function_name)
     try:

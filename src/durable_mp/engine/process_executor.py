@@ -2,25 +2,25 @@
 
 This is the parent side of the step-level messages of ``workers/protocol.py``. The
 attempt is pickled on the caller's thread, so an unpicklable closure fails there, naming
-the culprit. While the body runs in its worker, the pool thread hands this module what
-the body sends: its log records go to the parent's step logger, its body wrappers'
+the culprit, and run with ``WorkerPool.run``: the caller's thread sends it and reads what
+the body sends -- its log records go to the parent's step logger, its body wrappers'
 reports are kept for their owners, and its waits on durable futures are answered without
-a thread -- the step's context leaves the active set and its job lends its CPU slot (the
-pool may start another worker) until the future resolves; the manager re-registers the
-context before the reply goes out. If the invocation stops first, the reply is a
-``Suspension`` that unwinds the body.
+a thread of their own: the step's context leaves the active set and its job lends its CPU
+slot (the pool may start another worker) until the future resolves; the manager
+re-registers the context before the reply goes out. If the invocation stops first, the
+reply is a ``Suspension`` that unwinds the body.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from durable_mp.engine.step_body import run_in_worker
-from durable_mp.exceptions import InternalInvariantError, StepPicklingError, ValidationError
+from durable_mp.exceptions import InternalInvariantError, StepPicklingError
+from durable_mp.workers import pickling
 from durable_mp.workers.jobs import Job, Outcome
 from durable_mp.workers.protocol import (
     AwaitReply,
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from durable_mp.workers.jobs import Replier
     from durable_mp.workers.pool import WorkerPool
 
-MAX_WORKERS_ENV = "DURABLE_MP_MAX_WORKERS"
-
-
 class ProcessExecutor:
     """Runs the body in a worker process of the warm, process-wide pool."""
 
@@ -54,7 +51,7 @@ class ProcessExecutor:
 
     def run(self, job: StepJob, parent: ParentSide) -> Outcome:
         try:
-            call = cloudpickle.dumps((run_in_worker, (job,)))
+            call = pickling.dumps((run_in_worker, (job,)))
         except Exception as error:
             return Outcome(error=StepPicklingError(_unpicklable_message(job, error)))
         pool = worker_pool(self._workers, self._max_workers)
@@ -67,28 +64,20 @@ class ProcessExecutor:
             on_message=attempt.on_message,
             on_request=attempt.on_request,
         )
-        return pool.submit(pool_job).result()
+        return pool.run(pool_job)
 
 
 def worker_pool(workers: int | None, max_workers: int | None) -> WorkerPool:
     """The process-wide pool with this handler's sizes (env var for the cap)."""
-    from durable_mp.workers.pool import default_pool
+    from durable_mp.workers.pool import configured_pool
 
-    if max_workers is None:
-        value = os.environ.get(MAX_WORKERS_ENV, "").strip()
-        if value:
-            try:
-                max_workers = int(value)
-            except ValueError:
-                raise ValidationError(
-                    f"{MAX_WORKERS_ENV}={value!r} is not a whole number of worker processes"
-                ) from None
-    return default_pool(workers, max_workers)
+    return configured_pool(workers, max_workers)
 
 
 class _RunningAttempt:
-    """Answers what one attempt's body sends from its worker. Runs on the pool thread,
-    so it never blocks."""
+    """Answers what one attempt's body sends from its worker. Runs on the thread that
+    reads the worker (the step's own), so it never blocks: a wait is answered later,
+    from whichever thread resolves the future."""
 
     __slots__ = ("_parent", "_pool")
 
@@ -114,7 +103,7 @@ class _RunningAttempt:
         except Exception as error:
             reply(error)
             return
-        pool, job = self._pool, reply.future
+        pool, job = self._pool, reply.job
         assert job is not None  # the pool answers requests of ended jobs itself
         pool.mark_blocked(job)
 

@@ -17,7 +17,7 @@ ZIP_LIMIT = 50 * 1024 * 1024  # Lambda's limit for a zip uploaded directly
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
 EPILOG = """\
-The zip holds your code, durable-mp and its dependencies (loky, cloudpickle, boto3, psutil)
+The zip holds your code, durable-mp and its dependencies (cloudpickle, boto3, psutil)
 and any --requirements, as manylinux wheels for --arch and --python whatever this machine
 is. Set the function's handler to the string printed on stdout, e.g.
   durable-mp package app.py:handler --output bundle.zip --arch arm64 --python 3.13"""

@@ -155,7 +155,6 @@ def cap_reached(label: str, cap: int) -> WorkerPoolError:
 
 def workers_fail_to_start(label: str, detail: str) -> WorkerPoolError:
     return WorkerPoolError(
-        f"{label} cannot run: worker processes keep dying while starting ({detail}); check"
-        " the worker's stderr, and that this Python can import durable_mp, loky and"
-        " cloudpickle"
+        f"{label} cannot run: worker processes keep failing to start ({detail}); check"
+        " the process's stderr, and that this Python can import durable_mp and cloudpickle"
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from durable_mp.workers import errors, protocol
+from durable_mp.workers import errors, pickling, protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -84,41 +84,92 @@ class Job:
 
 
 class WorkItem:
-    """One job's life in the pool; completes its future exactly once."""
+    """One job's life in the pool; completes exactly once.
 
-    __slots__ = ("_done", "_done_lock", "blocked", "deadline", "future", "job", "job_id", "running")
+    A job run with ``WorkerPool.run`` is *direct*: its caller sends it and reads its
+    worker's answers itself, and gets its outcome without a future. A job run with
+    ``submit`` has a future, and the pool thread reads for it. ``key`` is what the pool
+    files it under (and what ``mark_blocked`` takes): the future, or the item itself.
+    """
 
-    def __init__(self, job_id: int, job: Job) -> None:
+    __slots__ = (
+        "_done",
+        "_turn",
+        "blocked",
+        "deadline",
+        "direct",
+        "error",
+        "future",
+        "job",
+        "job_id",
+        "outcome",
+        "running",
+    )
+
+    def __init__(self, job_id: int, job: Job, *, direct: bool = False) -> None:
         self.job_id = job_id
         self.job = job
-        self.future: Future[Outcome] = Future()
+        self.direct = direct
+        self.future: Future[Outcome] | None = None if direct else Future()
         self.running = False  # handed to a worker (and not over yet)
         self.deadline: float | None = None
         self.blocked = 0  # how many waits on the parent are in progress
-        self._done = False
-        self._done_lock = threading.Lock()
+        self.outcome: Outcome | None = None
+        self.error: BaseException | None = None  # the pool failed (shut down) first
+        self._done = threading.Lock()  # held once someone has claimed the right to complete
+        self._turn: threading.Event | None = None  # a queued direct job's caller waits here
+
+    @property
+    def key(self) -> object:
+        return self if self.future is None else self.future
 
     @property
     def done(self) -> bool:
-        return self._done
+        return self._done.locked()
 
     def claim(self) -> bool:
         """Take the right to complete this job; False if someone already did."""
-        with self._done_lock:
-            if self._done:
-                return False
-            self._done = True
-            return True
+        return self._done.acquire(blocking=False)
 
     def finish(self, outcome: Outcome) -> None:
         """Deliver ``outcome`` (the caller must have claimed the item)."""
-        with contextlib.suppress(InvalidStateError):  # cancelled while queued
-            self.future.set_result(outcome)
+        self.outcome = outcome
+        if self.future is not None:
+            with contextlib.suppress(InvalidStateError):  # cancelled while queued
+                self.future.set_result(outcome)
+        self.wake()
 
     def abort(self, error: BaseException) -> None:
-        """Fail the future itself (only for a pool that shut down)."""
-        with contextlib.suppress(InvalidStateError):
-            self.future.set_exception(error)
+        """Fail the job itself (only for a pool that shut down); claimed first."""
+        self.error = error
+        if self.future is not None:
+            with contextlib.suppress(InvalidStateError):
+                self.future.set_exception(error)
+        self.wake()
+
+    def result(self) -> Outcome:
+        """The outcome someone delivered, or the pool's failure raised."""
+        if self.error is not None:
+            raise self.error
+        assert self.outcome is not None
+        return self.outcome
+
+    # -- a direct job waiting in the queue ---------------------------------------------
+
+    def park(self) -> None:
+        """Prepare to wait for a worker (under the pool's lock, before :meth:`wait_turn`)."""
+        self._turn = threading.Event()
+
+    def wake(self) -> None:
+        """A worker was handed to this job, or it is over: its waiting caller goes on."""
+        turn = self._turn
+        if turn is not None:
+            turn.set()
+
+    def wait_turn(self) -> None:
+        turn = self._turn
+        if turn is not None:
+            turn.wait()
 
 
 class Replier:
@@ -126,23 +177,24 @@ class Replier:
     answer (an exception instance is raised in the worker); later calls are ignored.
 
     A request can reach the handler before ``submit()`` has returned the job's future to
-    the thread that submitted it, so the replier carries that future: the handler can
-    call ``pool.mark_blocked(reply.future)`` without racing the submitter. The answer is
-    dropped if the job has ended (or its worker died) meanwhile.
+    the thread that submitted it, so the replier carries that future, and ``job``, the
+    pool's handle on the job (what ``WorkerPool.run`` callers have instead of a future):
+    the handler can call ``pool.mark_blocked(reply.job)`` without racing the submitter.
+    The answer is dropped if the job has ended (or its worker died) meanwhile.
     """
 
-    __slots__ = ("_current", "_label", "_request_id", "_send", "_used", "future")
+    __slots__ = ("_current", "_label", "_request_id", "_send", "_used", "future", "job")
 
     def __init__(
         self,
-        future: Future[Outcome] | None,
-        label: str,
+        item: WorkItem | None,
         request_id: int,
         current: Callable[[], bool],
         send: Callable[[protocol.Message], bool],
     ) -> None:
-        self.future = future  # None for a stray request from a job that already ended
-        self._label = label
+        self.job = item  # None for a stray request from a job that already ended
+        self.future = item.future if item is not None else None
+        self._label = item.job.label if item is not None else "a job"
         self._request_id = request_id
         self._current = current
         self._send = send
@@ -152,9 +204,9 @@ class Replier:
         if not self._used.acquire(blocking=False):
             return
         try:
-            blob = cloudpickle.dumps(value)
+            blob = pickling.dumps(value)
         except Exception as exc:
-            blob = cloudpickle.dumps(errors.reply_unpicklable(self._label, repr(exc)))
+            blob = pickling.dumps(errors.reply_unpicklable(self._label, repr(exc)))
         if self._current():
             self._send(protocol.Reply(self._request_id, blob))
 

@@ -20,13 +20,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from durable_mp.workers import protocol
 from durable_mp.workers.processes import State, WorkerHandle
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
 
-    from durable_mp.workers.jobs import Outcome, WorkItem
+    from durable_mp.workers.jobs import WorkItem
 
 Assignments = list[tuple[WorkerHandle, "WorkItem"]]
 
@@ -38,10 +36,10 @@ class PoolState:
         self.cap = cap  # most worker processes at once
         self.workers: list[WorkerHandle] = []
         self.queue: deque[WorkItem] = deque()
-        self.items: dict[Future[Outcome], WorkItem] = {}  # queued and running
+        self.items: dict[object, WorkItem] = {}  # queued and running, by ``WorkItem.key``
         self.closing = False
         self.shutdown_timeout = 5.0
-        self.start_failures = 0  # workers in a row that died before saying "ready"
+        self.start_failures = 0  # workers (or fork servers) in a row that failed to start
         self.start_problem = ""
         self._wake_recv, self._wake_send = socket.socketpair()
         self._wake_recv.setblocking(False)
@@ -70,28 +68,35 @@ class PoolState:
     # -- under the lock -----------------------------------------------------------------
 
     def live_pids_locked(self) -> list[int]:
-        return [w.pid for w in self.workers if w.alive]
+        return [w.pid for w in self.workers if w.alive and w.pid]
 
-    def dispatch_locked(self) -> Assignments:
-        """Give queued jobs to idle workers while CPU slots are free (FIFO)."""
-        if not self.queue:
+    def dispatch_locked(self, *, by_pool_thread: bool) -> Assignments:
+        """Give queued jobs to idle workers while CPU slots are free (FIFO).
+
+        A job the pool thread reads for (``submit``) is handed out by the pool thread
+        only, which must watch its worker's socket: any other thread stops at it.
+        """
+        queue = self.queue
+        if not queue:
             return []
         idle = [w for w in self.workers if w.state is State.IDLE]
-        for worker in [w for w in idle if w.exited()]:
-            worker.state = State.DYING  # died idle (e.g. killed while frozen): its sentinel
-            idle.remove(worker)  # replaces it, and no job is sent to it
         if not idle:
             return []
         unblocked = sum(1 for w in self.workers if w.item is not None and not w.item.blocked)
         assignments: Assignments = []
-        while self.queue and idle and unblocked < self.size:
-            item = self.queue.popleft()
-            if not item.future.set_running_or_notify_cancel():
-                self.items.pop(item.future, None)  # cancelled while queued
+        while queue and idle and unblocked < self.size:
+            item = queue[0]
+            if not (item.direct or by_pool_thread):
+                break
+            queue.popleft()
+            if item.future is not None and not item.future.set_running_or_notify_cancel():
+                self.items.pop(item.key, None)  # cancelled while queued
                 continue
             worker = idle.pop()
             worker.state = State.BUSY
             worker.item = item
+            if item.direct:
+                worker.reader = item
             item.running = True
             if item.job.timeout is not None:
                 item.deadline = time.monotonic() + item.job.timeout
@@ -104,8 +109,33 @@ class PoolState:
         item, worker.item = worker.item, None
         if item is not None:
             item.running = False
-            self.items.pop(item.future, None)
+            self.items.pop(item.key, None)
         return item
+
+    def requeue_locked(self, worker: WorkerHandle, item: WorkItem) -> None:
+        """The job never reached ``worker`` (it died idle): first in line again."""
+        worker.state = State.DYING  # the fork server will report its exit
+        if worker.item is item:
+            worker.item = None
+        if worker.reader is item:
+            worker.reader = None
+        item.running = False
+        item.deadline = None
+        self.queue.appendleft(item)
+
+    def reader_of_locked(self, item: WorkItem) -> WorkerHandle | None:
+        """The worker handed to direct job ``item`` (its caller reads it)."""
+        for worker in self.workers:
+            if worker.reader is item:
+                return worker
+        return None
+
+    def interrupt_readers(self) -> None:
+        """Wake every caller reading a worker (the pool is going away)."""
+        with self.lock:
+            readers = [w for w in self.workers if w.reader is not None]
+        for worker in readers:
+            worker.interrupt()
 
     def census_locked(self) -> tuple[Census, list[WorkerHandle]]:
         """The numbers :func:`decide` needs, and the idle workers."""
@@ -123,14 +153,11 @@ class PoolState:
         )
         return census, idle
 
-    # -- outside the lock ---------------------------------------------------------------
-
-    def send_jobs(self, assignments: Assignments) -> None:
-        for worker, item in assignments:
-            # A failed send means the worker died; its sentinel fails the job.
-            worker.send(protocol.Start(item.job_id, item.job.call))
-            if item.job.timeout is not None or item.job.memory_limit_mb is not None:
-                self.wake()  # the pool thread must start watching the clock or memory
+    def settled_locked(self) -> bool:
+        """Nothing for the pool thread to do: no queue, as many workers as slots."""
+        if self.queue or len(self.workers) != self.size:
+            return False
+        return all(w.state is State.IDLE or w.state is State.BUSY for w in self.workers)
 
 
 # -- the policy ----------------------------------------------------------------------

@@ -1,22 +1,23 @@
-"""Everything that crosses a worker's pipe, and how it is framed.
+"""Everything that crosses a worker's socket, and how it is framed.
 
-Two layers share the pipe. The pool's own messages start a job, end it (``Returned`` or
+Two layers share the socket. The pool's own messages start a job, end it (``Returned`` or
 ``Raised``) and let a running job talk to its parent (the one-way ``Note``, a ``Request``
 and its ``Reply``); user objects travel inside them as cloudpickle blobs. A step body
 speaks through the last three: its log records, its waits on durable futures and their
 answers are the step-level messages, pickled into those blobs. P = parent, W = worker.
+The job's *reader* is the thread that called ``WorkerPool.run`` or, for a job run with
+``WorkerPool.submit``, the pool thread (see ``conversation.py``).
 
 Pool level::
 
   message     dir   fields                           sent by               handled by
   ----------  ----  -------------------------------  --------------------  --------------------
-  Start       P→W   job_id, call = (fn, args) blob   WorkerPool.submit or  the worker's loop
-                                                     the pool thread
+  Start       P→W   job_id, call = (fn, args) blob   the caller of run(),  the worker's loop
+                                                     or the pool thread
   Stop        P→W   -                                the pool thread       the worker's loop
-  Ready       W→P   pid                              the worker's loop     the pool thread
-  Returned    W→P   job_id, value blob, run          the worker's loop     the pool thread,
+  Returned    W→P   job_id, value blob, run          the worker's loop     the job's reader,
                                                                            into an Outcome
-  Raised      W→P   job_id, kind, error blob, type   the worker's loop     the pool thread,
+  Raised      W→P   job_id, kind, error blob, type   the worker's loop     the job's reader,
                     name, message, detail,                                 into an Outcome
                     traceback, run
   Note        W→P   job_id, body blob                send_to_parent        Job.on_message
@@ -24,7 +25,7 @@ Pool level::
   Reply       P→W   request_id, value blob           Replier (any thread)  the worker's Link,
                                                                            for the asker
 
-``on_message`` and ``on_request`` run on the pool thread. A ``Reply`` whose value is an
+``on_message`` and ``on_request`` run on the job's reader. A ``Reply`` whose value is an
 exception instance (the pool's own complaints, such as a request from a job that ended)
 is raised by ``request_from_parent``.
 
@@ -57,20 +58,22 @@ Step level (an attempt of a step body in process mode; the parent side is
                                                first                  to unwind the body; the
                                                                       attempt ends with it
 
-Messages are NamedTuples in memory; on the pipe a frame is ``(tag, *fields)`` of plain
-data (str, int, float, bytes, None, lists and tuples of them), so it is pickled with the
-standard pickler and the parent can always decode it. User objects travel inside as
-separate cloudpickle blobs: a blob that fails to load costs one job its result, never the
-pipe its framing.
+Messages are NamedTuples in memory. On the socket each is one frame (see ``channel.py``):
+a tag byte, the fixed fields packed with ``struct``, then the blob as it is -- no pickling
+layer around the user's cloudpickle blob, and no copy of it on either side. ``Raised`` (rare,
+many fields) is the one message whose fields are pickled, with the standard pickler, as
+plain data. A blob that fails to load costs one job its result, never the socket its
+framing.
 """
 
 from __future__ import annotations
 
 import pickle
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+import struct
+from typing import Any, Final, NamedTuple, TypeAlias
 
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
+# A cloudpickle blob as it arrived: bytes, or a view into a large frame (no copy).
+Blob: TypeAlias = bytes | memoryview
 
 # Where and when a job's function ran, measured in the worker:
 # (pid, thread name, started_at, ended_at), times from time.time().
@@ -89,24 +92,18 @@ class Start(NamedTuple):
     """parent → worker: run ``cloudpickle.loads(call)`` = ``(fn, args)`` as job ``job_id``."""
 
     job_id: int
-    call: bytes
+    call: Blob
 
 
 class Stop(NamedTuple):
     """parent → worker: exit once idle (a retiring worker, or the pool shutting down)."""
 
 
-class Ready(NamedTuple):
-    """worker → parent: booted, waiting for jobs."""
-
-    pid: int
-
-
 class Returned(NamedTuple):
     """worker → parent: the job's function returned ``cloudpickle.loads(value)``."""
 
     job_id: int
-    value: bytes
+    value: Blob
     run: RunTimes
 
 
@@ -127,7 +124,7 @@ class Note(NamedTuple):
     """worker → parent: a one-way message from the running job (``send_to_parent``)."""
 
     job_id: int
-    body: bytes
+    body: Blob
 
 
 class Request(NamedTuple):
@@ -135,14 +132,14 @@ class Request(NamedTuple):
 
     job_id: int
     request_id: int
-    body: bytes
+    body: Blob
 
 
 class Reply(NamedTuple):
     """parent → worker: the answer to request ``request_id``."""
 
     request_id: int
-    value: bytes
+    value: Blob
 
 
 # -- a step body's messages (inside Note, Request and Reply blobs) ----------------------
@@ -194,28 +191,71 @@ class Suspension(NamedTuple):
     reason: BaseException
 
 
-Message = Start | Stop | Ready | Returned | Raised | Note | Request | Reply
+Message = Start | Stop | Returned | Raised | Note | Request | Reply
 
-_KINDS: tuple[type[Any], ...] = (Start, Stop, Ready, Returned, Raised, Note, Request, Reply)
-_TAGS: dict[type[Any], int] = {kind: tag for tag, kind in enumerate(_KINDS)}
-_PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
+# -- frames -------------------------------------------------------------------------------
+
+_START, _STOP, _RETURNED, _RAISED, _NOTE, _REQUEST, _REPLY = range(7)
+_TAG = struct.Struct("!B")
+_ONE_ID = struct.Struct("!BQ")  # Start, Note, Reply
+_TWO_IDS = struct.Struct("!BQQ")  # Request
+_RUN = struct.Struct("!BQIddH")  # Returned: job_id, pid, started_at, ended_at, len(thread)
+_STOP_FRAME = _TAG.pack(_STOP)
+
+
+def parts(message: Message) -> tuple[Blob, ...]:
+    """``message`` as the pieces of one frame (sent without joining them)."""
+    if type(message) is Start:
+        return _ONE_ID.pack(_START, message.job_id), message.call
+    if type(message) is Returned:
+        pid, thread, started_at, ended_at = message.run
+        name = thread.encode()
+        head = _RUN.pack(_RETURNED, message.job_id, pid, started_at, ended_at, len(name))
+        return head + name, message.value
+    if type(message) is Note:
+        return _ONE_ID.pack(_NOTE, message.job_id), message.body
+    if type(message) is Request:
+        return _TWO_IDS.pack(_REQUEST, message.job_id, message.request_id), message.body
+    if type(message) is Reply:
+        return _ONE_ID.pack(_REPLY, message.request_id), message.value
+    if type(message) is Stop:
+        return (_STOP_FRAME,)
+    if type(message) is Raised:
+        return (_TAG.pack(_RAISED) + pickle.dumps(tuple(message), pickle.HIGHEST_PROTOCOL),)
+    raise TypeError(f"not a worker message: {message!r:.100}")
 
 
 def encode(message: Message) -> bytes:
-    return pickle.dumps((_TAGS[type(message)], *message), _PROTOCOL)
+    """``message`` as one frame (what :func:`decode` reads)."""
+    return b"".join(parts(message))
 
 
-def decode(data: bytes) -> Message:
-    frame = pickle.loads(data)
-    tag = frame[0] if type(frame) is tuple and frame else None
-    if type(tag) is not int or not 0 <= tag < len(_KINDS):
-        raise ValueError(f"malformed worker message: {frame!r:.200}")
+def decode(frame: Blob) -> Message:
+    """The message in ``frame``; ValueError if it is not one."""
     try:
-        message: Message = _KINDS[tag]._make(frame[1:])
-    except TypeError:  # wrong number of fields
-        raise ValueError(f"malformed worker message: {frame!r:.200}") from None
-    return message
+        return _decode(frame)
+    except (IndexError, TypeError, ValueError, struct.error, pickle.UnpicklingError, EOFError):
+        raise ValueError(f"malformed worker message: {bytes(frame[:200])!r}") from None
 
 
-def receive(conn: Connection) -> Message:
-    return decode(conn.recv_bytes())
+def _decode(frame: Blob) -> Message:
+    tag = frame[0]
+    if tag == _RETURNED:
+        _, job_id, pid, started_at, ended_at, size = _RUN.unpack_from(frame)
+        end = _RUN.size + size
+        thread = bytes(frame[_RUN.size : end]).decode()
+        return Returned(job_id, frame[end:], (pid, thread, started_at, ended_at))
+    if tag in (_START, _NOTE, _REPLY):
+        kind = Start if tag == _START else Note if tag == _NOTE else Reply
+        return kind(_ONE_ID.unpack_from(frame)[1], frame[_ONE_ID.size :])
+    if tag == _REQUEST:
+        _, job_id, request_id = _TWO_IDS.unpack_from(frame)
+        return Request(job_id, request_id, frame[_TWO_IDS.size :])
+    if tag == _STOP and len(frame) == 1:
+        return Stop()
+    if tag == _RAISED:
+        fields: Any = pickle.loads(frame[1:])
+        if type(fields) is not tuple:
+            raise ValueError("not a tuple")
+        return Raised._make(fields)
+    raise ValueError(f"unknown tag {tag}")

@@ -7,20 +7,20 @@ process group (the workers die, and children a step started in a session of thei
 escape the group kill). Nothing in the dying processes runs, so the cleaning must be done
 from outside them.
 
-The first time a process launches a worker it starts its reaper: a small interpreter in a
-session of its own (no group kill or Ctrl-C of the parent reaches it), holding the read
-end of a pipe whose write end only the parent holds. Workers are launched with
-``DURABLE_MP_WORKERS_OF=<tag>`` in their environment (after the tags of outer pools, if
-this process is itself a worker's descendant), and everything a step starts
-inherits it, whatever session it moves to. When the parent ends, however it ends, the
-kernel closes the pipe; the reaper wakes, stops every process whose environment carries
-the tag (``/proc/PID/environ``), kills them, and exits. Each worker also carries a tag of
-its own: when one crashes mid-step, the pool sweeps what its step started at once
-(:func:`sweep`). It needs no privileges and no
-cgroup, so it works wherever ``/proc`` does. What escapes it: a process that clears its
-environment or changes to another user, and a SIGKILL that also reaches the reaper (a
-kill of every process of the user). Where it cannot run (no ``/proc``) the pool works
-without it, and says so once in its log.
+The first time a process launches a fork server or a worker it starts its reaper: a
+small interpreter in a session of its own (no group kill or Ctrl-C of the parent reaches
+it), holding the read end of a pipe whose write end only the parent holds. The fork
+server and the workers it forks are launched with ``DURABLE_MP_WORKERS_OF=<tag>`` in
+their environment (after the tags of outer pools, if this process is itself a worker's
+descendant), and everything a step starts inherits it, whatever session it moves to.
+When the parent ends, however it ends, the kernel closes the pipe; the reaper wakes,
+stops every process whose environment carries the tag (``/proc/PID/environ``), kills
+them, and exits. Each worker also carries a tag of its own: when one crashes mid-step,
+the pool sweeps what its step started at once (:func:`sweep`). It needs no privileges
+and no cgroup, so it works wherever ``/proc`` does. What escapes it: a process that
+clears its environment or changes to another user, and a SIGKILL that also reaches the
+reaper (a kill of every process of the user). Where it cannot run (no ``/proc``) the
+pool works without it, and says so once in its log.
 
 Not started inside a Lambda runtime (``AWS_LAMBDA_RUNTIME_API`` set): Lambda, and
 ``durable-mp serve``'s sandboxes, end a sandbox's processes all together; nor with
@@ -58,24 +58,33 @@ _pipe: int | None = None  # the write end; open until this process ends
 _process: subprocess.Popen[bytes] | None = None
 
 
+def process_environment() -> dict[str, str]:
+    """What a process this one starts for its pool (the fork server) must carry: the tags
+    this process carries itself, then its own. Starts the reaper the first time (in each
+    process: a forked child gets its own)."""
+    return {ENV: _tags()}
+
+
 def worker_environment(worker: str) -> tuple[dict[str, str], str]:
     """What the new worker ``worker``'s environment must add, and its own tag.
 
-    It carries this process's tag, after the tags it carries itself (a pool inside a
-    step: the outer reaper finds the inner workers too), then a tag of its own, so what
-    its step started can be found if it crashes. Starts the reaper the first time (in
-    each process: a forked child gets its own).
+    It carries this process's tags (:func:`process_environment`; a pool inside a step: the
+    outer reaper finds the inner workers too), then a tag of its own, so what its step
+    started can be found if it crashes.
     """
+    own = f"{_tags().rsplit(':', 1)[-1]}/{worker}"
+    return {ENV: f"{_tags()}:{own}"}, own
+
+
+def _tags() -> str:
     global _tag, _owner_pid  # noqa: PLW0603 - one reaper per process
     with _lock:
         if _tag is None or _owner_pid != os.getpid():
             _owner_pid = os.getpid()
             _tag = f"{_owner_pid}-{uuid.uuid4().hex[:16]}"
             _start(_tag)
-        own = f"{_tag}/{worker}"
         inherited = os.environ.get(ENV)
-        tags = f"{inherited}:{_tag}:{own}" if inherited else f"{_tag}:{own}"
-        return {ENV: tags}, own
+        return f"{inherited}:{_tag}" if inherited else _tag
 
 
 def reaper_pid() -> int | None:

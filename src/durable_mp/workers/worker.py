@@ -8,17 +8,19 @@ job share the pipe: sends take a lock; receiving is done by whichever thread hol
 receive lock, and it files each reply under the request it answers, so several threads
 may wait on the parent at once.
 
-The worker must never outlive its parent: the kernel kills it when the parent's pool
-thread dies (``PR_SET_PDEATHSIG`` on Linux) and a watchdog thread catches the rest. It
-shrugs off SIGINT, because Ctrl-C reaches the whole process group and the parent decides
-what happens to running steps. (A no-op handler rather than SIG_IGN: programs a step
-executes get the default disposition back, an ignored signal would stay ignored.)
+The worker's parent is the pool's fork server (``zygote.py``), which forks it and runs
+:func:`main`. It must never outlive that parent: the kernel kills it when the fork server
+dies (``PR_SET_PDEATHSIG`` on Linux; the fork server itself dies with the pool) and a
+watchdog thread catches the rest. It shrugs off SIGINT, because Ctrl-C reaches the whole
+process group and the parent decides what happens to running steps. (A no-op handler
+rather than SIG_IGN: programs a step executes get the default disposition back, an
+ignored signal would stay ignored.)
 
 A job's processes end with it: the worker is a child subreaper, so whatever the job
 started -- in its own session, or orphaned by a double fork -- stays in the worker's
 tree, and the worker kills that tree before it reports the outcome (and when it stops).
 
-This module is imported by every worker while it boots: it keeps to light imports.
+The fork server imports this module before it forks any worker: it keeps to light imports.
 """
 
 from __future__ import annotations
@@ -35,38 +37,32 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from durable_mp.workers import protocol
-from durable_mp.workers.processes import (
-    adopt_orphans,
-    allow_interrupts,
-    die_with_parent_thread,
-    end_descendants,
-)
+from durable_mp.workers import pickling, protocol
+from durable_mp.workers.channel import Channel
+from durable_mp.workers.trees import adopt_orphans, die_with_parent_thread, end_descendants
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
+    import socket
 
 _WATCHDOG_INTERVAL = 0.2
 
 
-def main(conn: Connection, parent_pid: int) -> None:
-    """Entry point of a worker process (the loky process target)."""
+def main(sock: socket.socket, parent_pid: int) -> None:
+    """A worker's life: jobs from ``sock`` until told to stop or the parent is gone."""
     _die_with_parent(parent_pid)
     adopt_orphans()
     signal.signal(signal.SIGINT, _ignore_signal)
-    allow_interrupts()  # launched with SIGINT blocked: a Ctrl-C held back lands here
-    link = attach(conn)
+    link = attach(Channel(sock))
     pid = os.getpid()
     try:
-        link.send(protocol.Ready(pid))
         while True:
             message = link.next_command()
             if type(message) is protocol.Start:
                 _run(link, pid, message)
             elif type(message) is protocol.Stop:
                 return
-    except (EOFError, OSError):
-        return  # the parent closed the pipe or is gone
+    except (EOFError, OSError, ValueError):
+        return  # the parent closed the socket, is gone, or sent garbage
     finally:
         end_descendants()  # what threads a job left behind started since it ended
 
@@ -123,7 +119,7 @@ def _outcome(start: protocol.Start, pid: int) -> protocol.Returned | protocol.Ra
         del fn, args
     run = (pid, thread, started_at, time.time())
     try:
-        blob = cloudpickle.dumps(value)
+        blob = pickling.dumps(value)
     except BaseException as exc:
         type_name = _type_name(type(value))
         return protocol.Raised(
@@ -147,7 +143,7 @@ def _raised(
     blob: bytes | None
     detail: str | None = None
     try:
-        blob = cloudpickle.dumps(exc)
+        blob = pickling.dumps(exc)
     except BaseException as problem:
         blob, detail = None, _text(problem)
     type_name = _type_name(type(exc))
@@ -184,8 +180,8 @@ class _Slot:
 class Link:
     """The worker's end of the pipe, shared by its threads."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
         self._send_lock = threading.Lock()
         self._recv_lock = threading.Lock()
         self._slots: dict[int, _Slot] = {}
@@ -193,15 +189,15 @@ class Link:
         self.job_id: int | None = None
 
     def send(self, message: protocol.Message) -> None:
-        data = protocol.encode(message)
+        parts = protocol.parts(message)
         with self._send_lock:
-            self._conn.send_bytes(data)
+            self._channel.send(parts)
 
     def next_command(self) -> protocol.Message:
         """The next job or stop from the parent (replies met on the way are filed)."""
         with self._recv_lock:
             while True:
-                message = protocol.receive(self._conn)
+                message = protocol.decode(self._channel.recv())
                 if type(message) is not protocol.Reply:
                     return message
                 self._file_reply(message)
@@ -216,7 +212,7 @@ class Link:
                 with self._recv_lock:
                     if slot.done:
                         break
-                    message = protocol.receive(self._conn)
+                    message = protocol.decode(self._channel.recv())
                     if type(message) is protocol.Reply:
                         self._file_reply(message)
                     # A job or stop cannot arrive while this job runs; ignore strays.
@@ -238,10 +234,10 @@ class Link:
 _link: Link | None = None
 
 
-def attach(conn: Connection) -> Link:
-    """Make this process a worker talking over ``conn`` (called by the worker's main)."""
+def attach(channel: Channel) -> Link:
+    """Make this process a worker talking over ``channel`` (called by the worker's main)."""
     global _link  # noqa: PLW0603 - one link per worker process
-    _link = Link(conn)
+    _link = Link(channel)
     return _link
 
 
@@ -263,7 +259,7 @@ def _current(name: str) -> tuple[Link, int]:
 def send_to_parent(body: Any) -> None:
     """Send ``body`` to the running job's ``on_message`` handler in the parent (one-way)."""
     link, job_id = _current("send_to_parent")
-    link.send(protocol.Note(job_id, cloudpickle.dumps(body)))
+    link.send(protocol.Note(job_id, pickling.dumps(body)))
 
 
 def request_from_parent(body: Any) -> Any:
@@ -273,7 +269,7 @@ def request_from_parent(body: Any) -> Any:
     (control-flow exceptions such as ``SuspendExecution``) included.
     """
     link, job_id = _current("request_from_parent")
-    value = link.request(job_id, cloudpickle.dumps(body))
+    value = link.request(job_id, pickling.dumps(body))
     if isinstance(value, BaseException):
         raise value
     return value
