@@ -20,6 +20,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 
+from durable_mp.lambda_service import OperationStatus
 from durable_mp.otel.config import OtelPluginConfig
 from durable_mp.otel.ids import execution_trace_id, operation_span_id, random_span_id
 from durable_mp.otel.ids import workflow_span_id as derive_workflow_span_id
@@ -31,6 +32,7 @@ from durable_mp.plugin import (
     InvocationEndInfo,
     InvocationStartInfo,
     InvocationStatus,
+    OperationEndInfo,
     OperationType,
     PropagationInput,
     PropagationMetadata,
@@ -106,6 +108,17 @@ def attempt_attributes(arn: str, info: UserFunctionStartInfo) -> dict[str, Any]:
         if info.executor == "process" and info.worker_pid is not None:
             attributes[WORKER_PID_ATTRIBUTE] = info.worker_pid
     return attributes
+
+
+_FAILED_OPERATION = (OperationStatus.FAILED, OperationStatus.TIMED_OUT, OperationStatus.STOPPED)
+
+
+def record_operation_outcome(span: Span, info: OperationEndInfo) -> None:
+    """An ended operation's span status: ERROR (with its error) or OK once it succeeded."""
+    if info.error is not None or info.status in _FAILED_OPERATION:
+        record_error(span, info.error)
+    elif info.status is OperationStatus.SUCCEEDED:
+        span.set_status(StatusCode.OK)
 
 
 def record_error(span: Span, error: ErrorObject | None) -> None:

@@ -25,13 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from opentelemetry.trace import SpanContext, StatusCode
-
-from durable_mp.lambda_service import OperationStatus
 from durable_mp.otel.base import (
     TracingPlugin,
     operation_attributes,
-    record_error,
+    record_operation_outcome,
     to_ns,
 )
 from durable_mp.otel.ids import operation_span_id, random_span_id
@@ -47,6 +44,8 @@ from durable_mp.plugin import (
 )
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import SpanContext
+
     from durable_mp.otel.config import OtelPluginConfig
 
 _WORKFLOW_SCOPE = "workflow"
@@ -131,14 +130,7 @@ class ExecutionOtelPlugin(TracingPlugin):
             links=[self._invocation.get_span_context()],
             span_id=placeholder.context.span_id,
         )
-        if info.error is not None or info.status in (
-            OperationStatus.FAILED,
-            OperationStatus.TIMED_OUT,
-            OperationStatus.STOPPED,
-        ):
-            record_error(span, info.error)
-        elif info.status is OperationStatus.SUCCEEDED:
-            span.set_status(StatusCode.OK)
+        record_operation_outcome(span, info)
         span.end(end)
         self._include_in_parent(info.parent_id, start, end)
 

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from opentelemetry.trace import StatusCode
-
-from durable_mp.lambda_service import OperationStatus
 from durable_mp.otel.base import (
     REPLAYED_ATTRIBUTE,
     TRUNCATED_ATTRIBUTE,
     TracingPlugin,
     operation_attributes,
-    record_error,
+    record_operation_outcome,
 )
 from durable_mp.otel.ids import operation_span_id, random_span_id
 from durable_mp.otel.tracing import start_span
@@ -108,14 +105,7 @@ class InvocationOtelPlugin(TracingPlugin):
             with self._lock:
                 self._spans.pop(info.operation_id, None)
         span.set_attributes(operation_attributes(self._arn, info))
-        if info.error is not None or info.status in (
-            OperationStatus.FAILED,
-            OperationStatus.TIMED_OUT,
-            OperationStatus.STOPPED,
-        ):
-            record_error(span, info.error)
-        elif info.status is OperationStatus.SUCCEEDED:
-            span.set_status(StatusCode.OK)
+        record_operation_outcome(span, info)
         span.end(self._tick())
 
     def _open(self, info: OperationInfo, *, first_segment: bool) -> Span:
