@@ -58,7 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few of everything")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--from-json", action="store_true",
+        help="write --output again from the figures in --json, running nothing",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        results = json.loads(args.json.read_text())
+        args.output.write_text(markdown(results, violations(results)))
+        return 0
     if args.quick:
         args.seeds, args.api = 3, 2
     started = time.monotonic()
@@ -402,6 +410,8 @@ def _process_name(command: str) -> str:
         return "multiprocessing's resource tracker"
     if "popen_loky_posix" in command:
         return "a worker"
+    if "durable_mp.workers.zygote" in command:
+        return "a fork server or one of its workers"
     return _anonymous(command)
 
 
@@ -486,13 +496,14 @@ def _survivors_section(results: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|",
         *rows,
         "",
-        "Without the reaper, what a step started outlives a SIGKILL: all of it when the "
-        "runner alone is killed (the workers die with their parent, their children are "
-        "orphaned to PID 1), and the processes in another session when the process group "
-        "is killed. loky's two resource trackers live on while an orphan holds their pipe. "
-        "With the reaper (a small process in a session of its own, started with the first "
-        "worker), everything carrying the run's worker tag is stopped and killed as soon as "
-        "the runner is gone.",
+        "Without the reaper, a kill of the runner alone is survived by nothing: the pool's "
+        "fork server gets its death signal and ends every process below it (workers are "
+        "subreapers, so what their steps started is still below it). A kill of the whole "
+        "process group kills the fork server too, and what a step started in a session of "
+        "its own (out of the group's reach) is orphaned to PID 1 and lives on. With the "
+        "reaper (a small process in a session of its own, started with the pool), "
+        "everything carrying the run's worker tag is stopped and killed as soon as the "
+        "runner is gone.",
         "",
     ]
 

@@ -17,7 +17,7 @@ OFFICIAL_LIMIT = 5_000  # the official SDK's map grows quadratically past this
 
 
 def scale(settings: Settings) -> list[ScenarioResult]:
-    sizes: list[int] = settings.pick([1_000, 10_000, 50_000], [1_000, 5_000], [100])
+    sizes: list[int] = settings.pick([1_000, 5_000, 10_000, 50_000], [1_000, 5_000], [100])
     official = settings.official and official_available()
     per_item: dict[str, list[float]] = {}
     peak: dict[str, list[float]] = {}
