@@ -92,7 +92,10 @@ def cold_start(settings: Settings) -> list[ScenarioResult]:
         higher_is_better=False,
         rows=rows,
         baseline=OFFICIAL if OFFICIAL in contenders else None,
-        parameters={"python": sys.executable, "bytecode_cache_written": not sys.dont_write_bytecode},
+        parameters={
+            "python": _shown(sys.executable),
+            "bytecode_cache_written": not sys.dont_write_bytecode,
+        },
     )
     if sys.dont_write_bytecode:
         result.notes.append(
@@ -253,3 +256,12 @@ def _pss(
     )
     result.notes.append("PSS divides each shared page among the processes that map it")
     return result
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory where it is below it: results are
+    committed, and must not carry this machine's directories."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return Path(path).name
