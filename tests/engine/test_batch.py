@@ -251,6 +251,19 @@ def test_parallel_named_branches_and_flat_nesting():
 
 def test_early_completion_orphans_running_branches_and_starts_no_more(tmp_path):
     started = tmp_path / "started"
+    slow_running = tmp_path / "slow-running"
+
+    def slow(_):
+        slow_running.touch()
+        time.sleep(0.5)
+
+    def fast_once_slow_runs(_):
+        # Deterministic: the map completes while branch 1's step is surely running (its
+        # START queued before this branch's SUCCEED), not merely after it began.
+        deadline = time.monotonic() + 30
+        while not slow_running.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return "fast"
 
     @durable_execution(step_executor="thread")
     def handler(event, ctx):
@@ -258,8 +271,8 @@ def test_early_completion_orphans_running_branches_and_starts_no_more(tmp_path):
             with open(started, "a") as f:
                 f.write(f"{index}\n")
             if index == 0:
-                return child.step(lambda _: "fast", name="fast")
-            child.step(lambda _: time.sleep(0.5), name=f"slow-{index}")
+                return child.step(fast_once_slow_runs, name="fast")
+            child.step(slow, name=f"slow-{index}")
             return child.step(lambda _: "after orphaning", name=f"late-{index}")
 
         result = ctx.map(
