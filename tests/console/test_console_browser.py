@@ -382,3 +382,56 @@ def test_a_10000_operation_execution_loads_quickly(browser, tmp_path_factory, ca
             f"{history:.2f} s"
         )
     assert in_page < LOAD_BOUND_SECONDS
+
+
+def test_a_change_between_the_first_fetch_and_the_stream_still_shows(browser, tmp_path):
+    """The page fetches the list and subscribes to the event stream at the same time. A
+    change the server makes after serving the list but before the stream takes its first
+    stamp is in no ``change`` event; the page must catch up when the stream says hello.
+    Deterministic: the stream's first stamp waits until the list was served, then stops
+    the execution (CI saw it happen once with a step ending there)."""
+    import threading
+
+    from tests.console.conftest import console
+
+    path = tmp_path / "runs.db"
+    runner = start_job(path, "long_wait", "sleeper")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not path.exists():
+        time.sleep(0.05)
+    with console(path) as served:
+        view = served.view
+        while time.monotonic() < deadline and not any(
+            summary["name"] == "sleeper" and summary["steps"]["done"] == 1
+            for summary in view.executions()
+        ):
+            time.sleep(0.1)
+        runner.send_signal(signal.SIGKILL)  # nothing writes to the store from now on
+        finish(runner)
+        while time.monotonic() < deadline and view.service.execution_owners():
+            time.sleep(0.1)  # the dead runner's lease has expired: no later change
+        assert not view.service.execution_owners()
+
+        list_served, first_stamp = threading.Event(), threading.Lock()
+        real_executions, real_stamp = view.executions, view.change_stamp
+
+        def executions():
+            summaries = real_executions()
+            list_served.set()
+            return summaries
+
+        def change_stamp():
+            if first_stamp.acquire(blocking=False):  # the stream's first call only
+                assert list_served.wait(60), "the page never fetched the list"
+                view.stop("sleeper", {"message": "stopped between fetch and stream"})
+            return real_stamp()
+
+        view.executions, view.change_stamp = executions, change_stamp
+        browser.get(served.url)
+        wait_view(browser, "list")
+        wait_until(
+            browser,
+            lambda d: listed(d).get("sleeper", {}).get("status") == "STOPPED",
+            timeout=30,
+            what="the stop made before the stream's first stamp to show",
+        )

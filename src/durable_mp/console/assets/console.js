@@ -163,11 +163,12 @@
       if (!LIVE) return;
       const stream = new EventSource(`/api/stream?token=${encodeURIComponent(TOKEN)}`);
       stream.addEventListener('change', () => this.listeners.forEach((listener) => listener()));
-      let connections = 0;
       stream.addEventListener('hello', () => {
         setBadge('live', 'live', 'pill live');
-        // after a reconnection, catch up on what changed while disconnected
-        if (connections++ > 0) this.listeners.forEach((listener) => listener());
+        // Catch up on what changed before the stream took its first look at the store:
+        // after a reconnection, and at the start too (the first fetch and the stream's
+        // first look are not ordered; a change between them is in no 'change' event).
+        this.listeners.forEach((listener) => listener());
       });
       stream.onerror = () => setBadge('live', 'disconnected', 'pill offline');
     },
