@@ -34,7 +34,15 @@ from botocore.config import Config
 
 from tests.faults import history, workflow
 from tests.faults.proxy import CheckpointCall, FaultPlan, FaultProxy
-from tests.serve.helpers import DEX_RUNNER, SERVE_CLI, Serve, Started, base_env, free_port
+from tests.serve.helpers import (
+    DEX_RUNNER,
+    SERVE_CLI,
+    Serve,
+    Started,
+    base_env,
+    free_port,
+    wait_until_healthy,
+)
 from tests.serve.test_endpoint_abuse import raw_request
 
 if TYPE_CHECKING:
@@ -135,7 +143,7 @@ class LambdaStack:
                 base_env(),
             )
             self.started.append(dex)
-            _wait_until_healthy(self.dex_url)
+            wait_until_healthy(self.dex_url)
             self.client = boto3.client(
                 "lambda", endpoint_url=self.dex_url, region_name="us-west-2",
                 aws_access_key_id="x", aws_secret_access_key="x",
@@ -264,20 +272,6 @@ def _running(proc: psutil.Process) -> bool:
         return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
-
-
-def _wait_until_healthy(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"dex-local-runner at {url} did not become healthy")
-        time.sleep(0.1)
 
 
 def _events(client: Any, arn: str) -> list[dict[str, Any]]:

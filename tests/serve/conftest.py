@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -17,7 +15,15 @@ import psutil
 import pytest
 from botocore.config import Config
 
-from tests.serve.helpers import DEX_RUNNER, SERVE_CLI, Serve, Started, base_env, free_port
+from tests.serve.helpers import (
+    DEX_RUNNER,
+    SERVE_CLI,
+    Serve,
+    Started,
+    base_env,
+    free_port,
+    wait_until_healthy,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,22 +83,6 @@ def start_serve(processes: list[Started]) -> Any:
         return serve
 
     return start
-
-
-
-
-def wait_until_healthy(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"dex-local-runner at {url} did not become healthy")
-        time.sleep(0.1)
 
 
 @pytest.fixture

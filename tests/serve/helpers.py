@@ -144,3 +144,18 @@ def durable_event(payload: Any, name: str = "whoami") -> dict[str, Any]:
             "NextMarker": "",
         },
     }
+
+
+def wait_until_healthy(url: str, timeout: float = 30.0) -> None:
+    """Poll dex-local-runner's /health until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"dex-local-runner at {url} did not become healthy")
+        time.sleep(0.1)
