@@ -167,7 +167,7 @@ def test_a_pool_inside_a_step_is_swept_too(tmp_path: Path) -> None:
 
 def test_what_a_crashed_step_started_ends_with_the_crash() -> None:
     """A worker that dies mid-step (os._exit, a segfault) cannot clean up after itself;
-    the pool ends what its step started when it sees the crash."""
+    the pool's fork server, which adopts what it had started, ends it."""
     from durable_mp.exceptions import WorkerCrashedError
     from durable_mp.workers import WorkerPool
 
@@ -189,8 +189,8 @@ def test_what_a_crashed_step_started_ends_with_the_crash() -> None:
 
 
 def test_without_proc_nothing_is_swept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Where there is no /proc (macOS), a crash's sweep finds nothing instead of failing
-    the pool thread."""
+    """Where there is no /proc (macOS), the reaper's sweep finds nothing instead of
+    failing."""
     from durable_mp.workers import reaper
 
     monkeypatch.setattr(reaper, "_PROC", str(tmp_path / "no-proc"))

@@ -69,16 +69,15 @@ class Zygote:
     def fileno(self) -> int:
         return self.control.fileno()
 
-    def request_worker(self, request_id: int, environment: dict[str, str]) -> socket.socket:
-        """Ask for a worker (answered by ``("forked", request_id, pid)``) with ``environment``
-        added to its own; the pool's end of the new worker's socket. OSError if the fork
-        server is gone."""
+    def request_worker(self, request_id: int) -> socket.socket:
+        """Ask for a worker (answered by ``("forked", request_id, pid)``); the pool's end of
+        the new worker's socket. OSError if the fork server is gone."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             cwd: str | None = os.getcwd()
         except OSError:
             cwd = None
-        request = pickle.dumps(("fork", request_id, list(sys.path), cwd, environment))
+        request = pickle.dumps(("fork", request_id, list(sys.path), cwd))
         try:
             socket.send_fds(self.control, [request], [theirs.fileno()])
         except BaseException:

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from durable_mp.exceptions import WorkerPoolError
-from durable_mp.workers import errors, protocol, reaper
+from durable_mp.workers import errors, protocol
 from durable_mp.workers.conversation import respond
 from durable_mp.workers.jobs import Outcome
 from durable_mp.workers.launcher import Zygote, take_ahead
@@ -320,8 +320,6 @@ class PoolThread(threading.Thread):
                 state.start_failures += 1
                 state.start_problem = f"worker {worker.pid} {errors.describe_exit(exitcode)}"
         _log.debug("worker %d ended: %s", worker.pid, errors.describe_exit(exitcode))
-        if worker.tag and (read_by_caller or item is not None):
-            reaper.sweep(worker.tag)  # it died mid-job: what the job started lives on
         if read_by_caller:
             worker.interrupt()  # its caller delivers the job's end, and closes it
             return
@@ -420,16 +418,14 @@ class PoolThread(threading.Thread):
             if self._zygote is None:
                 self._start_zygote()
             assert self._zygote is not None
-            name = f"durable-mp-worker-{next(self._names)}"
-            environment, tag = reaper.worker_environment(name)
-            sock = self._zygote.request_worker(request_id, environment)
+            sock = self._zygote.request_worker(request_id)
         except Exception as exc:
             _log.warning("could not start a worker process: %r", exc)
             with state.lock:
                 state.start_failures += 1
                 state.start_problem = repr(exc)
             return
-        worker = WorkerHandle(name, request_id, sock, tag)
+        worker = WorkerHandle(f"durable-mp-worker-{next(self._names)}", request_id, sock)
         self._starting[request_id] = worker
         with state.lock:
             state.workers.append(worker)

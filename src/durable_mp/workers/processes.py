@@ -8,8 +8,7 @@ job submitted with :meth:`WorkerPool.submit`. A reader blocks in ``recv`` on the
 alone; when the pool thread kills the worker (timeout, memory limit), learns that it died,
 or the pool shuts down, it *interrupts* the reader: it sets ``ended`` and shuts the
 socket's reading side, so the reader gets what the worker sent and then the end of the
-stream. Each worker carries a tag of its own in its environment (``reaper.py``): what a
-worker that crashed mid-job had started is swept by it.
+stream.
 """
 
 from __future__ import annotations
@@ -62,14 +61,12 @@ class WorkerHandle:
         "reader",
         "request_id",
         "state",
-        "tag",
         "watched",
     )
 
-    def __init__(self, name: str, request_id: int, sock: socket.socket, tag: str = "") -> None:
+    def __init__(self, name: str, request_id: int, sock: socket.socket) -> None:
         self.name = name
         self.request_id = request_id
-        self.tag = tag  # in the environment of everything it starts (see reaper)
         self.channel = Channel(sock)
         self.pid = 0  # known once forked
         self.state = State.STARTING

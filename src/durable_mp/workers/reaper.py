@@ -1,26 +1,24 @@
 """The reaper: when a process dies, whatever its steps started dies too.
 
 A worker kills what its job started when the job ends (it is a child subreaper, see
-:mod:`durable_mp.workers.processes`). What that cannot cover is a SIGKILL: of the parent
+:mod:`durable_mp.workers.trees`). What that cannot cover is a SIGKILL: of the parent
 alone (the workers die with it, and their children are orphaned to PID 1) or of its whole
 process group (the workers die, and children a step started in a session of their own
 escape the group kill). Nothing in the dying processes runs, so the cleaning must be done
 from outside them.
 
-The first time a process launches a fork server or a worker it starts its reaper: a
-small interpreter in a session of its own (no group kill or Ctrl-C of the parent reaches
-it), holding the read end of a pipe whose write end only the parent holds. The fork
-server and the workers it forks are launched with ``DURABLE_MP_WORKERS_OF=<tag>`` in
-their environment (after the tags of outer pools, if this process is itself a worker's
-descendant), and everything a step starts inherits it, whatever session it moves to.
-When the parent ends, however it ends, the kernel closes the pipe; the reaper wakes,
-stops every process whose environment carries the tag (``/proc/PID/environ``), kills
-them, and exits. Each worker also carries a tag of its own: when one crashes mid-step,
-the pool sweeps what its step started at once (:func:`sweep`). It needs no privileges
-and no cgroup, so it works wherever ``/proc`` does. What escapes it: a process that
-clears its environment or changes to another user, and a SIGKILL that also reaches the
-reaper (a kill of every process of the user). Where it cannot run (no ``/proc``) the
-pool works without it, and says so once in its log.
+The first time a process launches a fork server it starts its reaper: a small
+interpreter in a session of its own (no group kill or Ctrl-C of the parent reaches it),
+holding the read end of a pipe whose write end only the parent holds. The fork server is
+launched with ``DURABLE_MP_WORKERS_OF=<tag>`` in its environment (after the tags of
+outer pools, if this process is itself a worker's descendant), and the workers it forks,
+and everything a step starts, inherit it, whatever session it moves to. When the parent
+ends, however it ends, the kernel closes the pipe; the reaper wakes, stops every process
+whose environment carries the tag (``/proc/PID/environ``), kills them, and exits. It
+needs no privileges and no cgroup, so it works wherever ``/proc`` does. What escapes it:
+a process that clears its environment or changes to another user, and a SIGKILL that
+also reaches the reaper (a kill of every process of the user). Where it cannot run (no
+``/proc``) the pool works without it, and says so once in its log.
 
 Not started inside a Lambda runtime (``AWS_LAMBDA_RUNTIME_API`` set): Lambda, and
 ``durable-mp serve``'s sandboxes, end a sandbox's processes all together; nor with
@@ -59,21 +57,11 @@ _process: subprocess.Popen[bytes] | None = None
 
 
 def process_environment() -> dict[str, str]:
-    """What a process this one starts for its pool (the fork server) must carry: the tags
-    this process carries itself, then its own. Starts the reaper the first time (in each
-    process: a forked child gets its own)."""
+    """What the fork server this process starts for its pool must carry (its workers, and
+    all they start, inherit it): the tags this process carries itself (a pool inside a
+    step: the outer reaper finds the inner workers too), then its own. Starts the reaper
+    the first time (in each process: a forked child gets its own)."""
     return {ENV: _tags()}
-
-
-def worker_environment(worker: str) -> tuple[dict[str, str], str]:
-    """What the new worker ``worker``'s environment must add, and its own tag.
-
-    It carries this process's tags (:func:`process_environment`; a pool inside a step: the
-    outer reaper finds the inner workers too), then a tag of its own, so what its step
-    started can be found if it crashes.
-    """
-    own = f"{_tags().rsplit(':', 1)[-1]}/{worker}"
-    return {ENV: f"{_tags()}:{own}"}, own
 
 
 def _tags() -> str:

@@ -11,8 +11,7 @@ safe. No semaphore and no shared memory: one socket to the pool, one per worker.
 
 Messages on the control socket (``SOCK_SEQPACKET``, one pickled tuple of plain data each)::
 
-  pool → server   ("fork", request_id, sys_path, cwd, environment) + the worker's socket
-                  (SCM_RIGHTS); ``environment`` is added to the worker's (``reaper.py``)
+  pool → server   ("fork", request_id, sys_path, cwd) + the worker's socket (SCM_RIGHTS)
   server → pool   ("ready", seconds_to_boot)                 imports done
                   ("forked", request_id, pid)
                   ("fork-failed", request_id, reason)
@@ -143,7 +142,7 @@ class _Server:
             for fd in fds:
                 os.close(fd)
             return False
-        _, request_id, sys_path, cwd, environment = pickle.loads(message)
+        _, request_id, sys_path, cwd = pickle.loads(message)
         if len(fds) != 1:
             for fd in fds:
                 os.close(fd)
@@ -156,15 +155,13 @@ class _Server:
             _tell(self.control, ("fork-failed", request_id, repr(exc)))
             return True
         if pid == 0:
-            self._become_worker(fds[0], sys_path, cwd, environment)  # never returns
+            self._become_worker(fds[0], sys_path, cwd)  # never returns
         os.close(fds[0])
         self.workers.add(pid)
         _tell(self.control, ("forked", request_id, pid))
         return True
 
-    def _become_worker(
-        self, fd: int, sys_path: list[str], cwd: str | None, environment: dict[str, str]
-    ) -> None:
+    def _become_worker(self, fd: int, sys_path: list[str], cwd: str | None) -> None:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
@@ -174,7 +171,6 @@ class _Server:
             os.close(self.wake_w)
             self.control.close()
             sys.path[:] = sys_path
-            os.environ.update(environment)  # the reaper's tags: inherited by what it starts
             if cwd is not None:
                 with contextlib.suppress(OSError):
                     os.chdir(cwd)
