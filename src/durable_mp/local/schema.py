@@ -26,7 +26,7 @@ import re
 import sqlite3
 from typing import TYPE_CHECKING
 
-from durable_mp.local.store import NotAStoreError, damaged, is_damage
+from durable_mp.local.store import NotAStoreError, damaged, is_damage, sqlite_result_code
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -320,7 +320,7 @@ def read_only_connection(path: str) -> sqlite3.Connection:
         return _opened(f"{uri}?mode=ro")
     except sqlite3.OperationalError as error:
         wal = f"{path}-wal"
-        cannot_open = (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _CANNOT_OPEN_READ_ONLY
+        cannot_open = sqlite_result_code(error) in _CANNOT_OPEN_READ_ONLY
         if not cannot_open or (os.path.exists(wal) and os.path.getsize(wal) > 0):
             raise
         return _opened(f"{uri}?mode=ro&immutable=1")

@@ -68,9 +68,14 @@ class StoreDamagedError(StoreError):
 SQLITE_CORRUPT = 11  # SQLite's primary result code for a malformed database file
 
 
+def sqlite_result_code(error: BaseException) -> int:
+    """The primary SQLite result code of a ``sqlite3.Error`` (0 for anything else)."""
+    return int(getattr(error, "sqlite_errorcode", 0)) & 0xFF
+
+
 def is_damage(error: BaseException) -> bool:
     """Whether a ``sqlite3.Error`` says the database file is malformed."""
-    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) == SQLITE_CORRUPT
+    return sqlite_result_code(error) == SQLITE_CORRUPT
 
 
 def damaged(path: str, error: BaseException, *, untouched: bool) -> StoreDamagedError:

@@ -19,7 +19,13 @@ import stat
 from typing import TYPE_CHECKING
 
 from durable_mp.local import schema
-from durable_mp.local.store import StoreError, StoreIOError, damaged, is_damage
+from durable_mp.local.store import (
+    StoreError,
+    StoreIOError,
+    damaged,
+    is_damage,
+    sqlite_result_code,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -50,7 +56,7 @@ def connect(path: str, *, read_only: bool) -> sqlite3.Connection:
     except sqlite3.Error as error:
         if is_damage(error):
             raise damaged(path, error, untouched=read_only) from None
-        if (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _STORAGE_FAILED:
+        if sqlite_result_code(error) in _STORAGE_FAILED:
             raise StoreIOError(f"the store {path} cannot be opened: {error}") from None
         raise StoreError(f"the store {path} cannot be opened: {error}") from None
 
