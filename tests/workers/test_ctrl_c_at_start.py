@@ -5,6 +5,7 @@ whole process group; the parent decides what happens to running steps."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -78,3 +79,56 @@ def test_a_ctrl_c_while_the_fork_server_boots_leaves_it_running(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "KeyboardInterrupt" not in done.stderr, done.stderr
     assert done.stdout.split() == ["ready"], (done.stdout, done.stderr)
+
+
+SLOW_TO_IMPORT = textwrap.dedent(
+    """
+    import os
+    import time
+
+
+    class _Slow:
+        def __del__(self):  # Python ignores (and prints) what is raised in here
+            open(os.environ["MARKER"], "w").close()
+            time.sleep(3)
+
+
+    _Slow()  # collected at once: the import sits in __del__ for 3 s
+    """
+)
+
+TERMINATED_WHILE_BOOTING = textwrap.dedent(
+    """
+    import os
+    import signal
+    import sys
+    import time
+
+    from durable_mp.workers.launcher import Zygote
+
+    sys.path.insert(0, sys.argv[1])
+    os.environ["DURABLE_MP_WORKER_PRELOAD"] = "slow_to_import"
+    server = Zygote.launch()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.environ["MARKER"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(server.pid, signal.SIGTERM)  # what its death signal sends when the pool goes
+    print(server.process.wait(30), flush=True)
+    """
+)
+
+
+def test_a_fork_server_ended_while_it_boots_says_nothing(tmp_path):
+    """A short-lived program (a usage error) ends before its fork server has booted; the
+    fork server's death signal may land anywhere in an import, even where Python only
+    prints what is raised ("Exception ignored in ..."): it must exit without a word on
+    the program's stderr, which the user reads."""
+    (tmp_path / "slow_to_import.py").write_text(SLOW_TO_IMPORT)
+    script = tmp_path / "terminated.py"
+    script.write_text(TERMINATED_WHILE_BOOTING)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                          text=True, timeout=90, env={**os.environ,
+                                                     "MARKER": str(tmp_path / "in-import")})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr
+    assert done.stdout.split() == ["0"], done.stdout

@@ -65,7 +65,7 @@ def serve(control_fd: int, parent_pid: int) -> None:
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the pool decides
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # started with it held back
-    signal.signal(signal.SIGTERM, _exit_now)
+    signal.signal(signal.SIGTERM, _exit_quietly)
     die_with_parent_thread(signal.SIGTERM)
     if os.getppid() != parent_pid:  # the pool died before the death signal was set up
         return
@@ -90,8 +90,11 @@ def serve(control_fd: int, parent_pid: int) -> None:
     _Server(control, parent_pid).loop()
 
 
-def _exit_now(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+def _exit_quietly(signum: int, frame: object) -> None:
+    """SIGTERM while booting: nothing below this process yet, so nothing to end. Not an
+    exception: the signal may land where Python only prints what is raised (a ``__del__``,
+    a callback), on the stderr the user reads."""
+    os._exit(0)
 
 
 def _tell(control: socket.socket, message: tuple[Any, ...]) -> None:
@@ -105,12 +108,14 @@ class _Server:
         self.pid = os.getpid()
         self.workers: set[int] = set()
         self.idle_imports = list(IDLE_PRELOAD)
+        self.terminated = False  # SIGTERM: end what is below this process, then exit
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
 
     def loop(self) -> None:
         signal.signal(signal.SIGCHLD, _on_child)
+        signal.signal(signal.SIGTERM, self._on_term)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         poller = select.poll()
         poller.register(self.control, select.POLLIN)
@@ -129,12 +134,15 @@ class _Server:
                     elif not self._serve_request():
                         return  # the pool closed its end
                 self._reap()
-                if os.getppid() != self.parent_pid:
+                if self.terminated or os.getppid() != self.parent_pid:
                     return
         except (BrokenPipeError, ConnectionError):
             return  # the pool is gone
         finally:
             self._end_everything()
+
+    def _on_term(self, signum: int, frame: object) -> None:
+        self.terminated = True  # the wake-up fd wakes the loop, which ends everything
 
     def _serve_request(self) -> bool:
         message, fds, _, _ = socket.recv_fds(self.control, 1 << 20, 1)
