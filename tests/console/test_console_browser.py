@@ -133,11 +133,17 @@ def ui(store):
 
 
 def wait_until(driver, condition, timeout=90.0, what="the page"):
+    """Polls ``condition``; an element a live update redrew between finding it and
+    reading it (stale) counts as "not yet", like one not found."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-        condition, message=f"timed out waiting for {what}"
-    )
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.05,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(condition, message=f"timed out waiting for {what}")
 
 
 def wait_view(driver, view: str, timeout=60.0) -> None:
@@ -435,3 +441,49 @@ def test_a_change_between_the_first_fetch_and_the_stream_still_shows(browser, tm
             timeout=30,
             what="the stop made before the stream's first stamp to show",
         )
+
+
+def test_a_list_answer_that_arrives_after_leaving_the_list_changes_nothing(browser, tmp_path):
+    """The list may still be fetching (its first load, or a refresh a live update asked
+    for) when someone opens an execution. The late answer must not draw the list or mark
+    it ready over the execution view (CI saw the page stay on "list" after a click).
+    Deterministic: the server holds the list's answer until the execution view is ready."""
+    import threading
+
+    from tests.console.conftest import console
+
+    path = tmp_path / "runs.db"
+    run_job(path, "flaky", "finished")
+    with console(path) as served:
+        view = served.view
+        held, release = threading.Event(), threading.Event()
+        real_executions = view.executions
+
+        def executions():
+            if not release.is_set():
+                held.set()
+                assert release.wait(60), "the test never released the list"
+            return real_executions()
+
+        view.executions = executions
+        try:
+            browser.get(served.url)
+            assert held.wait(60), "the page never asked for the list"
+            browser.execute_script("location.hash = '#/execution/finished'")
+            wait_view(browser, "execution")
+        finally:
+            release.set()
+        wait_until(
+            browser,
+            lambda d: d.execute_script(
+                "return performance.getEntriesByType('resource').some("
+                "(e) => e.name.includes('/api/executions') && e.responseEnd > 0)"
+            ),
+            timeout=30,
+            what="the held list to reach the page",
+        )
+        # the answer's handlers are promise callbacks: they have run before a timer fires
+        browser.execute_async_script("setTimeout(arguments[arguments.length - 1], 300)")
+        assert browser.execute_script("return document.body.dataset.view") == "execution"
+        assert not css(browser, "#executions")
+        assert css(browser, "h1 .exec-name")[0].text == "finished"

@@ -86,12 +86,14 @@
     setTimeout(() => note.remove(), isError ? 8000 : 4000);
   }
 
-  // Calls ``load`` one at a time; calls that arrive meanwhile fold into one more run,
+  // Calls ``view.load`` one at a time; calls that arrive meanwhile fold into one more run,
   // spaced by twice the last run's time so a big execution never floods the server.
-  function refresher(load) {
+  // Nothing runs once the view is gone (the page moved to another view).
+  function refresher(view) {
     let running = false;
     let again = false;
     async function run() {
+      if (view.gone) return;
       if (running) {
         again = true;
         return;
@@ -99,9 +101,9 @@
       running = true;
       const began = performance.now();
       try {
-        await load();
+        await view.load();
       } catch (error) {
-        toast(error.message, true);
+        if (!view.gone) toast(error.message, true);
       }
       running = false;
       if (again) {
@@ -227,19 +229,23 @@
           el('span', { class: 'spacer' }), this.compareButton),
         this.table, this.empty,
       );
-      this.refresh = refresher(() => this.load());
+      this.refresh = refresher(this);
       this.off = live.on(this.refresh);
       this.ticker = setInterval(() => this.tick(), 1000);
       this.refresh();
     }
 
     destroy() {
+      this.gone = true;
       this.off();
       clearInterval(this.ticker);
     }
 
     async load() {
-      this.data = await api.executions();
+      const data = await api.executions();
+      // A view the page has left must not draw or mark itself ready over the next one.
+      if (this.gone) return;
+      this.data = data;
       if (this.data.readOnly) setBadge('ro', 'read-only store', 'pill');
       this.render();
       markReady('list');
@@ -334,7 +340,7 @@
       this.timeline = new Timeline(this.timelineBox, { compare: false });
       this.history = null;
       app.replaceChildren(this.head, this.callbacks, this.tabs, this.body);
-      this.refresh = refresher(() => this.load());
+      this.refresh = refresher(this);
       this.off = live.on(this.refresh);
       this.ticker = setInterval(() => {
         for (const cell of this.head.querySelectorAll('.duration[data-start]')) {
@@ -345,6 +351,7 @@
     }
 
     destroy() {
+      this.gone = true;
       this.off();
       clearInterval(this.ticker);
       this.timeline.destroy();
@@ -355,6 +362,7 @@
       try {
         detail = await api.execution(this.name);
       } catch (error) {
+        if (this.gone) return;
         if (!this.detail) {
           app.replaceChildren(el('h1', null, this.name), el('div', { class: 'empty' }, error.message),
             el('p', null, el('a', { href: '#/' }, '← all executions')));
@@ -363,6 +371,7 @@
         }
         throw error;
       }
+      if (this.gone) return;
       if (this.detail && detail.text && detail.text === this.detail.text) {
         markReady('execution');
         return; // nothing changed (an execution that ended never does)
@@ -603,18 +612,20 @@
       this.box = el('div');
       this.timeline = new Timeline(this.box, { compare: true });
       app.replaceChildren(this.head, this.box);
-      this.refresh = refresher(() => this.load());
+      this.refresh = refresher(this);
       this.off = live.on(this.refresh);
       this.refresh();
     }
 
     destroy() {
+      this.gone = true;
       this.off();
       this.timeline.destroy();
     }
 
     async load() {
       const details = await Promise.all(this.names.map((name) => api.execution(name)));
+      if (this.gone) return;
       const texts = details.map((d) => d.text).join('\n');
       if (texts && texts === this.texts) {
         markReady('compare');
