@@ -158,6 +158,14 @@ def wait_view(driver, view: str, timeout=60.0) -> None:
     )
 
 
+def load(driver, url: str) -> None:
+    """A fresh page load, never a same-document jump: going from ``…#/execution/a`` to
+    ``…#/execution/b`` would otherwise keep the old view, ready, until the page's
+    hashchange handler runs, and a test could act on it."""
+    driver.get("about:blank")
+    driver.get(url)
+
+
 def css(driver, selector):
     from selenium.webdriver.common.by import By
 
@@ -170,7 +178,7 @@ def status_in_header(driver) -> str:
 
 def test_the_list_shows_executions_with_status_progress_and_a_filter(browser, ui, store, shots):
     _, waiting = store
-    browser.get(ui.page())
+    load(browser, ui.page())
     wait_view(browser, "list")
     wait_until(
         browser,
@@ -217,7 +225,7 @@ def listed(driver) -> dict[str, dict[str, str]]:
 def test_the_timeline_shows_parallel_bodies_on_two_worker_lanes(browser, ui, shots):
     from selenium.webdriver.common.action_chains import ActionChains
 
-    browser.get(ui.page())
+    load(browser, ui.page())
     wait_view(browser, "list")
     next(link for link in css(browser, "a.exec-link") if link.text == "cpu-process").click()
     wait_view(browser, "execution")
@@ -275,7 +283,7 @@ def test_the_timeline_shows_parallel_bodies_on_two_worker_lanes(browser, ui, sho
 
 
 def test_side_by_side_puts_two_executions_on_one_axis(browser, ui, shots):
-    browser.get(ui.page())
+    load(browser, ui.page())
     wait_view(browser, "list")
     for name in ("cpu-process", "cpu-thread"):
         css(browser, f"#executions tr[data-name={name}] input[type=checkbox]")[0].click()
@@ -292,7 +300,7 @@ def test_a_waiting_callback_is_completed_with_its_button_and_the_run_finishes(
     browser, ui, store
 ):
     _, waiting = store
-    browser.get(ui.page("#/execution/approval-1"))
+    load(browser, ui.page("#/execution/approval-1"))
     wait_view(browser, "execution")
     wait_until(
         browser,
@@ -311,7 +319,7 @@ def test_a_waiting_callback_is_completed_with_its_button_and_the_run_finishes(
 
 def test_the_stop_button_stops_a_run(browser, ui, store):
     _, waiting = store
-    browser.get(ui.page("#/execution/nightly-sleep"))
+    load(browser, ui.page("#/execution/nightly-sleep"))
     wait_view(browser, "execution")
     css(browser, "#stop")[0].click()
     css(browser, "input[aria-label='stop reason']")[0].send_keys("maintenance window")
@@ -327,7 +335,7 @@ def test_requests_without_the_token_are_rejected(browser, ui):
     assert "missing or wrong token" in css(browser, "body")[0].text
     browser.get(ui.base + "/api/executions?token=not-the-token")
     assert "missing or wrong token" in css(browser, "body")[0].text
-    browser.get(ui.page())
+    load(browser, ui.page())
     wait_view(browser, "list")
     answers = browser.execute_async_script(
         """
