@@ -14,9 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HERE = Path(__file__).parent
 HANDLERS = HERE / "handlers.py"
@@ -84,6 +87,17 @@ class Started:
                 raise AssertionError(f"exited ({self.process.wait()}) before printing {prefix!r}")
             if line.startswith(prefix):
                 return line
+
+    def wait_for_error(self, wanted: Callable[[str], bool], timeout: float = 30.0) -> list[str]:
+        """The stderr lines ``wanted`` accepts, once there is one. stderr is read by a
+        thread: a line the process printed before it answered over HTTP may not have
+        been read yet when the answer arrives."""
+        deadline = time.monotonic() + timeout
+        while not (found := [line for line in list(self.errors) if wanted(line)]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no such stderr line within {timeout} s: {self.errors}")
+            time.sleep(0.02)
+        return found
 
     def children(self) -> list[psutil.Process]:
         try:

@@ -120,7 +120,7 @@ def test_out_of_memory_mid_step_kills_the_sandbox_and_the_execution_completes(de
     assert execution["Status"] == "SUCCEEDED", execution
     assert json.loads(execution["Result"]) == {"before": "before", "heavy": "attempt 2"}
     _interrupted_attempt(history(client, arn), "heavy")
-    assert any("Error Type: Runtime.OutOfMemory" in line for line in serve.errors), serve.errors
+    serve.wait_for_error(lambda line: "Error Type: Runtime.OutOfMemory" in line)
 
 
 def test_timeout_mid_step_kills_the_sandbox_and_the_execution_completes(dex_and_serve):
@@ -131,4 +131,4 @@ def test_timeout_mid_step_kills_the_sandbox_and_the_execution_completes(dex_and_
     assert execution["Status"] == "SUCCEEDED", execution
     assert json.loads(execution["Result"]) == {"before": "before", "slow": "attempt 2"}
     _interrupted_attempt(history(client, arn), "slow")
-    assert any("Error Type: Sandbox.Timedout" in line for line in serve.errors), serve.errors
+    serve.wait_for_error(lambda line: "Error Type: Sandbox.Timedout" in line)
