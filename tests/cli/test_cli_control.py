@@ -91,11 +91,16 @@ class Run:
     def line_with(self, text: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            assert self.process.poll() is None or not self.lines.empty(), self.seen
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            try:  # short waits: a run that ended early fails the test at once
+                line = self.lines.get(timeout=0.05)
             except queue.Empty:
-                raise AssertionError(f"no line with {text!r} in {self.seen}") from None
+                # the reader may still hold the last lines of a run that has just ended
+                ended = self.process.poll() is not None and not self.reader.is_alive()
+                if ended and self.lines.empty():
+                    raise AssertionError(f"the run ended without a line with {text!r}: {self.seen}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no line with {text!r} in {self.seen}") from None
+                continue
             self.seen.append(line)
             if text in line:
                 return line
