@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.console.big_store import make_big_execution
-from tests.console.conftest import cli, finish, run_job, start_job
+from tests.console.conftest import cli, console, finish, run_job, start_job
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -404,10 +405,6 @@ def test_a_change_between_the_first_fetch_and_the_stream_still_shows(browser, tm
     stamp is in no ``change`` event; the page must catch up when the stream says hello.
     Deterministic: the stream's first stamp waits until the list was served, then stops
     the execution (CI saw it happen once with a step ending there)."""
-    import threading
-
-    from tests.console.conftest import console
-
     path = tmp_path / "runs.db"
     runner = start_job(path, "long_wait", "sleeper")
     deadline = time.monotonic() + 90
@@ -456,10 +453,6 @@ def test_a_list_answer_that_arrives_after_leaving_the_list_changes_nothing(brows
     for) when someone opens an execution. The late answer must not draw the list or mark
     it ready over the execution view (CI saw the page stay on "list" after a click).
     Deterministic: the server holds the list's answer until the execution view is ready."""
-    import threading
-
-    from tests.console.conftest import console
-
     path = tmp_path / "runs.db"
     run_job(path, "flaky", "finished")
     with console(path) as served:
